@@ -1,0 +1,42 @@
+# Two commands from nothing: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PROMPT ?= What is the capital of France? Answer in one sentence.
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: run test install venv llama-cpp model bench clean
+
+venv: $(VENV)/.ready
+$(VENV)/.ready: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.21" ninja numpy gguf pytest
+	touch $@
+
+llama-cpp: venv
+	$(PY) scripts/fetch_llama_cpp.py
+
+# Builds the C++ engine, the extension and ohai-cli (plus the C++ tests and llama.cpp's
+# reference tools) incrementally in build/<wheel tag>, and installs them into the venv.
+install: llama-cpp
+	@mkdir -p build
+	@echo "building ohai (log: build/install.log)"
+	@OHAI_BUILD_TESTS=ON $(PY) -m pip install --no-build-isolation --no-deps -v . > build/install.log 2>&1 \
+		|| (tail -n 60 build/install.log; exit 1)
+
+model: install
+	$(PY) -c "import ohai; print(ohai.default_model_path())"
+
+run: model
+	$(VENV)/bin/ohai run --chat --temp 0 -n 64 "$(PROMPT)"
+
+test: model
+	$(PY) -m pytest -q tests
+	cd $$(ls -d build/cp3*/ | head -n 1) && ctest --output-on-failure
+
+bench: model
+	$(PY) benchmarks/bench_vs_llama_cpp.py
+
+clean:
+	rm -rf build $(VENV)

@@ -1,0 +1,502 @@
+#!/usr/bin/env python3
+"""Measure ohai against llama.cpp's own llama-bench on the same model.
+
+One run:
+  1. builds `llama-bench` from the pinned llama.cpp tree (third_party/llama.cpp)
+     into the kept, incremental build dir build/llama-bench;
+  2. runs `llama-bench` and `python -m ohai bench` with the same -p/-n/-r/-t,
+     alternating in ABBA order (see `round_order`) so slow drift of the machine
+     (thermals, background load) hits both sides alike;
+  3. compares decode throughput of Python streaming (`ohai.Model.stream`)
+     with the native `ohai-cli`;
+  4. prints a table of ratios (or JSON with --json).
+
+This is a measurement, not a test: it never asserts timings and exits 0 unless
+something failed to run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+ROOT = Path(__file__).resolve().parent.parent
+LLAMA_TREE = ROOT / "third_party" / "llama.cpp"
+FETCH_SCRIPT = ROOT / "scripts" / "fetch_llama_cpp.py"
+BUILD_DIR = ROOT / "build" / "llama-bench"
+
+TARGET_PP_TG = 0.97   # ohai bench / llama-bench
+TARGET_STREAM = 0.95  # Python stream / ohai-cli
+DEFAULT_PROMPT = "Write a long story about a lighthouse keeper."
+TAIL_LINES = 20
+
+
+# --------------------------------------------------------------------------- helpers
+
+def die(msg: str) -> NoReturn:
+    sys.exit(f"bench_vs_llama_cpp: error: {msg}")
+
+
+def log(msg: str) -> None:
+    # Progress goes to stderr so that --json keeps stdout machine-readable.
+    print(f"bench_vs_llama_cpp: {msg}", file=sys.stderr, flush=True)
+
+
+def tail(text: str, n: int = TAIL_LINES) -> str:
+    lines = text.rstrip().splitlines()
+    return "\n".join("    " + line for line in lines[-n:])
+
+
+def run(cmd: Sequence[str], what: str, cwd: Path | None = None) -> str:
+    """Run a command, return its stdout; exit with its stderr tail on failure."""
+    try:
+        proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        die(f"{what}: executable not found: {cmd[0]}")
+    if proc.returncode != 0:
+        out = proc.stderr.strip() or proc.stdout.strip() or "(no output)"
+        die(f"{what} failed (exit {proc.returncode}): {shlex.join(cmd)}\n{tail(out)}")
+    return proc.stdout
+
+
+def parse_json_output(stdout: str, what: str) -> Any:
+    """Parse a tool's JSON stdout, tolerating log lines printed before it."""
+    text = stdout.strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    # The JSON document is the last thing printed: try each line that could start it.
+    decoder = json.JSONDecoder()
+    lines = text.splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].lstrip().startswith(("{", "[")):
+            try:
+                return decoder.raw_decode("\n".join(lines[i:]).lstrip())[0]
+            except json.JSONDecodeError:
+                continue
+    die(f"{what}: no JSON found in its output\n{tail(text or '(empty)')}")
+
+
+# --------------------------------------------------------------------------- llama-bench build
+
+def ensure_llama_tree() -> None:
+    if (LLAMA_TREE / "OHAI_PINNED").exists():
+        return
+    log("pinned llama.cpp tree missing, fetching it")
+    run([sys.executable, str(FETCH_SCRIPT), "--dest", str(LLAMA_TREE)], "fetch_llama_cpp.py")
+    if not (LLAMA_TREE / "OHAI_PINNED").exists():
+        die(f"fetch_llama_cpp.py did not produce {LLAMA_TREE}")
+
+
+def pinned_info() -> tuple[str, str]:
+    """(whole OHAI_PINNED line, llama.cpp build id)."""
+    line = (LLAMA_TREE / "OHAI_PINNED").read_text().strip()
+    build = next((w.split("=", 1)[1] for w in line.split() if w.startswith("build=")), "unknown")
+    return line, build
+
+
+def cmake_args(build_id: str) -> list[str]:
+    # Same ggml flags as ohai's default local build (GGML_NATIVE=ON, static libs),
+    # everything not needed for llama-bench switched off.
+    args = [
+        "-G", "Ninja",
+        "-DCMAKE_BUILD_TYPE=Release",
+        "-DGGML_NATIVE=ON",
+        "-DBUILD_SHARED_LIBS=OFF",
+        "-DLLAMA_CURL=OFF",  # deprecated and ignored in this version; harmless
+        "-DLLAMA_OPENSSL=OFF",
+        "-DLLAMA_BUILD_COMMON=ON",  # llama-bench links llama-common
+        "-DLLAMA_BUILD_TESTS=OFF",
+        "-DLLAMA_BUILD_EXAMPLES=OFF",
+        "-DLLAMA_BUILD_SERVER=OFF",
+        "-DLLAMA_BUILD_TOOLS=ON",
+        "-DLLAMA_BUILD_APP=OFF",
+        "-DLLAMA_BUILD_UI=OFF",
+        "-DLLAMA_ALL_WARNINGS=OFF",
+        # The tree is not a git checkout: give llama-bench the pinned build id
+        # instead of letting it guess from the surrounding repository.
+        "-DLLAMA_BUILD_NUMBER=0",
+        f"-DLLAMA_BUILD_COMMIT={build_id}",
+    ]
+    ccache = shutil.which("ccache")
+    if ccache:
+        args += [f"-DCMAKE_C_COMPILER_LAUNCHER={ccache}", f"-DCMAKE_CXX_COMPILER_LAUNCHER={ccache}"]
+    return args
+
+
+def build_llama_bench(build_dir: Path, jobs: int | None) -> Path:
+    for tool in ("cmake", "ninja"):
+        if shutil.which(tool) is None:
+            die(f"`{tool}` is not on PATH; it is needed to build llama-bench")
+    ensure_llama_tree()
+    _, build_id = pinned_info()
+    args = cmake_args(build_id)
+    # Configure only when the options changed: ninja re-runs cmake itself when
+    # the tree's CMakeLists change, and the build then stays incremental.
+    stamp = build_dir / "ohai-configure-args.txt"
+    wanted = "\n".join(args) + "\n"
+    if not (build_dir / "build.ninja").exists() or not stamp.exists() or stamp.read_text() != wanted:
+        log(f"configuring llama-bench in {build_dir}")
+        build_dir.mkdir(parents=True, exist_ok=True)
+        run(["cmake", "-S", str(LLAMA_TREE), "-B", str(build_dir), *args], "cmake configure")
+        stamp.write_text(wanted)
+    log("building llama-bench (first build takes several minutes; later ones are incremental)")
+    cmd = ["cmake", "--build", str(build_dir), "--target", "llama-bench"]
+    if jobs:
+        cmd += ["-j", str(jobs)]
+    run(cmd, "llama-bench build")
+    binary = build_dir / "bin" / "llama-bench"
+    if not binary.exists():
+        die(f"build finished but {binary} does not exist")
+    return binary
+
+
+# --------------------------------------------------------------------------- model / ohai
+
+def import_ohai() -> Any:
+    try:
+        import ohai  # optional: --baseline-only works without it
+    except ImportError as e:
+        die(f"cannot import ohai with {sys.executable} ({e}); install the package "
+            "or pass --baseline-only --model PATH")
+    return ohai
+
+
+def resolve_model(arg: Path | None) -> Path:
+    if arg is not None:
+        path = arg.expanduser().resolve()
+    else:
+        log("resolving the default model (downloaded on first use)")
+        try:
+            path = Path(import_ohai().default_model_path()).resolve()
+        except Exception as e:  # any failure here is a one-line error
+            die(f"ohai.default_model_path() failed: {e}")
+    if not path.is_file():
+        die(f"model not found: {path}")
+    return path
+
+
+def find_ohai_cli() -> Path:
+    # Prefer the executable installed next to this interpreter (same venv).
+    beside = Path(sys.executable).parent / "ohai-cli"
+    if beside.is_file():
+        return beside
+    found = shutil.which("ohai-cli")
+    if found is None:
+        die(f"ohai-cli not found (looked in {beside.parent} and on PATH)")
+    return Path(found)
+
+
+# --------------------------------------------------------------------------- pp / tg runs
+
+@dataclass
+class Samples:
+    """Throughput samples (tokens/s) of one test, pooled over all rounds."""
+    values: list[float] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values) if self.values else math.nan
+
+    @property
+    def stddev(self) -> float:
+        return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
+
+
+def test_name(rec: dict[str, Any]) -> str:
+    n_prompt, n_gen = int(rec.get("n_prompt", 0)), int(rec.get("n_gen", 0))
+    if n_prompt > 0 and n_gen == 0:
+        return f"pp{n_prompt}"
+    if n_gen > 0 and n_prompt == 0:
+        return f"tg{n_gen}"
+    return str(rec.get("test") or f"pp{n_prompt}+tg{n_gen}")
+
+
+def add_records(records: Any, into: dict[str, Samples], what: str) -> None:
+    if not isinstance(records, list):
+        die(f"{what}: expected a JSON list of records, got {type(records).__name__}")
+    for rec in records:
+        try:
+            samples = rec.get("samples_ts") or [rec["avg_ts"]]
+            into.setdefault(test_name(rec), Samples()).values.extend(float(v) for v in samples)
+        except (AttributeError, KeyError, TypeError, ValueError) as e:
+            die(f"{what}: malformed record ({e!r}): {json.dumps(rec)[:200]}")
+
+
+def split_reps(reps: int, rounds: int) -> list[int]:
+    """Spread `reps` repetitions over at most `rounds` invocations, each >= 1."""
+    rounds = max(1, min(rounds, reps))
+    base, extra = divmod(reps, rounds)
+    return [base + (1 if i < extra else 0) for i in range(rounds)]
+
+
+def round_order(i: int) -> tuple[str, str]:
+    # ABBA: llama-bench first in even rounds, ohai first in odd ones, so a
+    # linear drift over the run costs both sides the same.
+    return ("llama-bench", "ohai") if i % 2 == 0 else ("ohai", "llama-bench")
+
+
+def llama_bench_cmd(binary: Path, model: Path, a: argparse.Namespace, reps: int) -> list[str]:
+    return [str(binary), "-m", str(model), "-p", str(a.n_prompt), "-n", str(a.n_gen),
+            "-r", str(reps), "-t", str(a.threads), "-o", "json", *shlex.split(a.llama_bench_args)]
+
+
+def ohai_bench_cmd(model: Path, a: argparse.Namespace, reps: int) -> list[str]:
+    # `python -m ohai` guarantees the ohai of this very environment.
+    return [sys.executable, "-m", "ohai", "bench", "-m", str(model), "-p", str(a.n_prompt),
+            "-n", str(a.n_gen), "-r", str(reps), "-t", str(a.threads), "--json"]
+
+
+def run_pp_tg(binary: Path, model: Path, a: argparse.Namespace, with_ohai: bool
+              ) -> tuple[dict[str, Samples], dict[str, Samples], list[str], list[dict[str, Any]]]:
+    lb: dict[str, Samples] = {}
+    oh: dict[str, Samples] = {}
+    order: list[str] = []
+    lb_raw: list[dict[str, Any]] = []
+    rounds = split_reps(a.repetitions, a.rounds)
+    for i, reps in enumerate(rounds):
+        for side in round_order(i):
+            if side == "ohai" and not with_ohai:
+                continue
+            log(f"round {i + 1}/{len(rounds)}: {side} -r {reps}")
+            order.append(f"{side} r={reps}")
+            if side == "llama-bench":
+                out = run(llama_bench_cmd(binary, model, a, reps), "llama-bench")
+                recs = parse_json_output(out, "llama-bench")
+                add_records(recs, lb, "llama-bench")
+                lb_raw += recs
+            else:
+                out = run(ohai_bench_cmd(model, a, reps), "ohai bench")
+                add_records(parse_json_output(out, "ohai bench"), oh, "ohai bench")
+    return lb, oh, order, lb_raw
+
+
+# --------------------------------------------------------------------------- stream vs ohai-cli
+
+def cli_decode_rate(cli: Path, model: Path, a: argparse.Namespace) -> tuple[float, int]:
+    """(decode tokens/s reported by ohai-cli, completion tokens)."""
+    cmd = [str(cli), "-m", str(model), "-p", a.prompt, "-n", str(a.n_gen), "--temp", "0",
+           "-t", str(a.threads), "--json"]
+    obj = parse_json_output(run(cmd, "ohai-cli"), "ohai-cli")
+    try:
+        return float(obj["timings"]["decode_per_second"]), int(obj["usage"]["completion_tokens"])
+    except (KeyError, TypeError, ValueError) as e:
+        die(f"ohai-cli --json: missing field {e!r} in {json.dumps(obj)[:200]}")
+
+
+def stream_decode_rate(model_obj: Any, a: argparse.Namespace) -> tuple[float, int]:
+    """(tokens/s between the first streamed piece and the end, pieces streamed).
+
+    The first piece arrives once the prompt is evaluated; every later piece costs
+    one decode step, so (pieces - 1) / elapsed is the per-token decode rate,
+    including all Python-side overhead of streaming.
+    """
+    first = 0.0
+    pieces = 0
+    for _ in model_obj.stream(a.prompt, max_tokens=a.n_gen, temperature=0):
+        if pieces == 0:
+            first = time.perf_counter()
+        pieces += 1
+    elapsed = time.perf_counter() - first
+    if pieces < 2 or elapsed <= 0:
+        die(f"Python stream produced {pieces} piece(s); cannot time decoding")
+    return (pieces - 1) / elapsed, pieces
+
+
+def run_stream(model: Path, a: argparse.Namespace) -> tuple[Samples, Samples, dict[str, Any]]:
+    ohai = import_ohai()
+    cli = find_ohai_cli()
+    try:
+        m = ohai.Model(str(model), threads=a.threads)
+    except Exception as e:  # report the load failure in one line
+        die(f"ohai.Model({model}) failed: {e}")
+    stream_decode_rate(m, a)  # warm-up: page in the weights, first-call allocations
+    py, native = Samples(), Samples()
+    tokens: dict[str, list[int]] = {"python_pieces": [], "cli_completion_tokens": []}
+    for i in range(a.stream_reps):
+        # Alternate which side goes first, as for pp/tg.
+        for side in ("cli", "python") if i % 2 == 0 else ("python", "cli"):
+            log(f"stream rep {i + 1}/{a.stream_reps}: {side}")
+            if side == "cli":
+                rate, n = cli_decode_rate(cli, model, a)
+                native.values.append(rate)
+                tokens["cli_completion_tokens"].append(n)
+            else:
+                rate, n = stream_decode_rate(m, a)
+                py.values.append(rate)
+                tokens["python_pieces"].append(n)
+    short = [n for ns in tokens.values() for n in ns if n < a.n_gen]
+    if short:
+        log(f"warning: generation stopped before {a.n_gen} tokens ({min(short)}); "
+            "per-token rates are still compared, but use a prompt that makes the model write longer")
+    return native, py, {"ohai_cli": str(cli), "prompt": a.prompt, **tokens}
+
+
+# --------------------------------------------------------------------------- report
+
+@dataclass
+class Row:
+    test: str
+    baseline: str
+    baseline_ts: float
+    baseline_stddev: float
+    ohai_ts: float | None
+    ohai_stddev: float | None
+    ratio: float | None
+    target: float
+    met: bool | None
+    baseline_samples: list[float]
+    ohai_samples: list[float]
+
+
+def make_row(test: str, baseline: str, ref: Samples, cand: Samples | None, target: float) -> Row:
+    ratio = cand.mean / ref.mean if cand and cand.values and ref.mean > 0 else None
+    return Row(test=test, baseline=baseline, baseline_ts=ref.mean, baseline_stddev=ref.stddev,
+               ohai_ts=cand.mean if cand and cand.values else None,
+               ohai_stddev=cand.stddev if cand and cand.values else None,
+               ratio=ratio, target=target, met=None if ratio is None else ratio >= target,
+               baseline_samples=ref.values, ohai_samples=cand.values if cand else [])
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass  # not Linux: keep platform's answer
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu, "nproc": usable, "cpu_count": os.cpu_count(), "os": platform.platform(),
+            "python": platform.python_version()}
+
+
+def fmt_ts(mean: float | None, sd: float | None) -> str:
+    return "-" if mean is None else f"{mean:.2f} ± {sd or 0.0:.2f}"
+
+
+def markdown_table(rows: list[Row]) -> str:
+    head = ["test", "baseline", "baseline t/s", "ohai t/s", "ratio", "target", "met"]
+    body = [[r.test, r.baseline, fmt_ts(r.baseline_ts, r.baseline_stddev), fmt_ts(r.ohai_ts, r.ohai_stddev),
+             "-" if r.ratio is None else f"{r.ratio:.3f}", f"≥ {r.target:.2f}",
+             "-" if r.met is None else ("yes" if r.met else "NO")] for r in rows]
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+    right = {2, 3, 4, 5}  # numeric columns, right-aligned as in llama-bench's output
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.rjust(w) if i in right else c.ljust(w)
+                                 for i, (c, w) in enumerate(zip(cells, widths, strict=True))) + " |"
+
+    sep = "| " + " | ".join(("-" * (w - 1) + ":") if i in right else "-" * w
+                            for i, w in enumerate(widths)) + " |"
+    return "\n".join([line(head), sep, *(line(b) for b in body)])
+
+
+def print_text(report: dict[str, Any], rows: list[Row]) -> None:
+    m, ll, p = report["machine"], report["llama_cpp"], report["params"]
+    print(f"machine:   {m['cpu']} (nproc {m['nproc']})")
+    print(f"llama.cpp: build {ll['build']} ({ll['pinned']})")
+    print(f"model:     {report['model']}")
+    print(f"params:    threads {p['threads']}, -p {p['n_prompt']} -n {p['n_gen']}, "
+          f"{p['repetitions']} repetitions; order: {', '.join(p['order'])}")
+    if report.get("stream"):
+        print(f"stream:    {p['stream_reps']} reps per side, prompt {p['prompt']!r}")
+    print()
+    print(markdown_table(rows))
+    print()
+    print("ratio = ohai / baseline; stream row: Python Model.stream() vs native ohai-cli decode rate.")
+
+
+# --------------------------------------------------------------------------- main
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("-m", "--model", type=Path, help="GGUF model (default: ohai.default_model_path())")
+    ap.add_argument("-t", "--threads", type=int, default=2)
+    ap.add_argument("-p", "--n-prompt", type=int, default=512, help="prompt tokens for the pp test")
+    ap.add_argument("-n", "--n-gen", type=int, default=128, help="generated tokens for tg and stream tests")
+    ap.add_argument("-r", "--repetitions", type=int, default=3, help="repetitions per side for pp/tg")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="split the repetitions over this many alternating invocations per side")
+    ap.add_argument("--stream-reps", type=int, default=3, help="timed runs per side for the stream test")
+    ap.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt for the stream test")
+    ap.add_argument("--llama-bench", type=Path, help="use this llama-bench binary instead of building one")
+    ap.add_argument("--llama-bench-args", default="", help="extra arguments for llama-bench (one string)")
+    ap.add_argument("--build-dir", type=Path, default=BUILD_DIR)
+    ap.add_argument("-j", "--jobs", type=int, help="parallel jobs for the llama-bench build")
+    ap.add_argument("--skip-stream", action="store_true", help="skip the Python stream vs ohai-cli test")
+    ap.add_argument("--baseline-only", action="store_true", help="run llama-bench only (needs --model)")
+    ap.add_argument("--json", action="store_true", help="print the report as JSON")
+    a = ap.parse_args(argv)
+    for name in ("threads", "repetitions", "rounds", "stream_reps"):
+        if getattr(a, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be >= 1")
+    if a.n_prompt < 0 or a.n_gen < 0 or a.n_prompt + a.n_gen == 0:
+        ap.error("-p/-n must be >= 0 and not both 0")
+    if a.baseline_only and a.model is None:
+        ap.error("--baseline-only needs --model (the default model path comes from ohai)")
+    return a
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    a = parse_args(argv)
+    if a.llama_bench is not None:
+        binary = a.llama_bench.expanduser().resolve()
+        if not binary.is_file():
+            die(f"llama-bench not found: {binary}")
+        ensure_llama_tree()
+    else:
+        binary = build_llama_bench(a.build_dir.resolve(), a.jobs)
+    model = resolve_model(a.model)
+    with_ohai = not a.baseline_only
+    if with_ohai:
+        import_ohai()  # fail early, before minutes of benchmarking
+
+    lb, oh, order, lb_raw = run_pp_tg(binary, model, a, with_ohai)
+    rows = [make_row(t, "llama-bench", s, oh.get(t), TARGET_PP_TG) for t, s in lb.items()]
+    stream: dict[str, Any] | None = None
+    if with_ohai and not a.skip_stream and a.n_gen >= 2:
+        native, py, stream = run_stream(model, a)
+        rows.append(make_row(f"stream tg{a.n_gen} (python vs ohai-cli)", "ohai-cli", native, py, TARGET_STREAM))
+
+    pinned, build = pinned_info()
+    first = lb_raw[0] if lb_raw else {}
+    report: dict[str, Any] = {
+        "machine": machine_info(),
+        "llama_cpp": {"pinned": pinned, "build": build, "llama_bench": str(binary),
+                      "build_commit": first.get("build_commit"), "cpu_info": first.get("cpu_info"),
+                      "backends": first.get("backends")},
+        "model": str(model),
+        "params": {"threads": a.threads, "n_prompt": a.n_prompt, "n_gen": a.n_gen,
+                   "repetitions": a.repetitions, "order": order, "stream_reps": a.stream_reps,
+                   "prompt": a.prompt, "llama_bench_args": a.llama_bench_args},
+        "results": [asdict(r) for r in rows],
+        "stream": stream,
+    }
+    if a.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_text(report, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("bench_vs_llama_cpp: interrupted")

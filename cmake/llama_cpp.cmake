@@ -1,0 +1,29 @@
+# Bring in the pinned llama.cpp tree as static, position-independent libraries.
+
+if (NOT EXISTS "${OHAI_LLAMA_CPP_DIR}/include/llama.h" AND OHAI_FETCH_LLAMA_CPP)
+    find_package(Python3 COMPONENTS Interpreter REQUIRED)
+    message(STATUS "ohai: fetching the pinned llama.cpp tree into ${OHAI_LLAMA_CPP_DIR}")
+    execute_process(
+        COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/scripts/fetch_llama_cpp.py --dest ${OHAI_LLAMA_CPP_DIR}
+        RESULT_VARIABLE _ohai_fetch_rc)
+endif()
+if (NOT EXISTS "${OHAI_LLAMA_CPP_DIR}/include/llama.h")
+    message(FATAL_ERROR "ohai: no llama.cpp tree at ${OHAI_LLAMA_CPP_DIR}; run `python scripts/fetch_llama_cpp.py` "
+                        "or pass -DOHAI_LLAMA_CPP_DIR=<llama.cpp tree of build 0c1e570>")
+endif()
+
+set(BUILD_SHARED_LIBS   OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_COMMON  OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_TESTS   OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_TOOLS   OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_EXAMPLES OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_SERVER  OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_APP     OFF CACHE BOOL "" FORCE)
+set(LLAMA_CURL          OFF CACHE BOOL "" FORCE)
+set(LLAMA_OPENSSL       OFF CACHE BOOL "" FORCE)
+set(LLAMA_ALL_WARNINGS  OFF CACHE BOOL "" FORCE)
+set(GGML_NATIVE ${OHAI_NATIVE} CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_NUMBER 0 CACHE STRING "" FORCE)
+set(LLAMA_BUILD_COMMIT "0c1e570" CACHE STRING "" FORCE)
+
+add_subdirectory(${OHAI_LLAMA_CPP_DIR} ${CMAKE_BINARY_DIR}/llama.cpp EXCLUDE_FROM_ALL)

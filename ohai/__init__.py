@@ -1,0 +1,34 @@
+"""ohai: large-language-model inference for OpenHarmony devices and their developers' hosts.
+
+One native engine (llama.cpp inside, statically linked) driven from Python::
+
+    import ohai
+    with ohai.Model() as m:                  # the default model, fetched on first use
+        print(m.generate("Hello", max_tokens=16).text)
+"""
+from __future__ import annotations
+
+from ._core import ContextOverflowError, InvalidRequestError, ModelLoadError, OhaiError
+from .default_model import default_model_path
+from .log import set_log_level
+from .model import Model
+from .quantize import quantize, quantize_types
+from .types import Completion, ModelInfo, Timings, Usage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Completion",
+    "ContextOverflowError",
+    "InvalidRequestError",
+    "Model",
+    "ModelInfo",
+    "ModelLoadError",
+    "OhaiError",
+    "Timings",
+    "Usage",
+    "default_model_path",
+    "quantize",
+    "quantize_types",
+    "set_log_level",
+]

@@ -1,0 +1,47 @@
+"""`ohai run`: complete a prompt, streaming the answer."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .common import add_model_arguments, add_sampling_arguments, open_model, sampling_options, write
+
+HELP = "generate a completion of PROMPT (read from stdin when piped), streaming it (default command)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt", nargs="*", help="prompt text; words are joined with spaces")
+    add_model_arguments(parser)
+    add_sampling_arguments(parser)
+    parser.add_argument("--chat", action="store_true", help="send the prompt as a user message through the chat template")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (text, usage, timings) instead of streaming")
+
+
+def read_prompt(words: list[str]) -> str:
+    if words:
+        return " ".join(words)
+    if not sys.stdin.isatty():
+        return sys.stdin.read()
+    raise ValueError("no prompt given (pass it as an argument or pipe it on stdin)")
+
+
+def execute(args: argparse.Namespace) -> int:
+    prompt = read_prompt(args.prompt)
+    if not prompt.strip():
+        raise ValueError("the prompt is empty")
+    options = sampling_options(args)
+    with open_model(args) as model:
+        if args.chat:
+            prompt = model.apply_chat_template([{"role": "user", "content": prompt}])
+        if args.json:
+            print(json.dumps(model.generate(prompt, **options).to_dict()))
+            return 0
+        pieces = model.stream(prompt, **options)
+        try:
+            for piece in pieces:
+                write(piece)
+        finally:
+            pieces.close()
+        write("\n")
+    return 0

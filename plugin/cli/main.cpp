@@ -1,0 +1,146 @@
+// ohai-cli: the native equivalent of `ohai run`, for devices without Python.
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <iterator>
+#include <string>
+
+#include "ohai/ohai.h"
+
+namespace {
+
+const char * kUsage =
+    "usage: ohai-cli -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [-t THREADS] [-c N_CTX] [--chat] [--json]\n"
+    "  -m, --model      GGUF model file\n"
+    "  -p, --prompt     prompt text ('-' reads standard input)\n"
+    "  -n, --max-tokens tokens to generate (default 256)\n"
+    "      --temp       temperature, 0 = greedy (default 0.8)\n"
+    "      --seed       sampling seed (default random)\n"
+    "  -t, --threads    CPU threads (default all)\n"
+    "  -c, --ctx        context length (default min(training, 4096))\n"
+    "      --chat       wrap the prompt in the model's chat template as a user message\n"
+    "      --json       print one JSON object (text, usage, timings) instead of streaming\n";
+
+struct Options {
+    std::string model, prompt;
+    int max_tokens = 256;
+    float temp = 0.8f;
+    long long seed = -1;
+    int threads = 0;
+    int ctx = 0;
+    bool chat = false, json = false, have_prompt = false;
+};
+
+[[noreturn]] void die(const std::string & msg) {
+    std::fprintf(stderr, "ohai-cli: error: %s\n", msg.c_str());
+    std::exit(1);
+}
+
+long long parse_int(const char * flag, const char * v) {
+    char * end = nullptr;
+    errno = 0;
+    long long x = std::strtoll(v, &end, 10);
+    if (errno || end == v || *end) die(std::string("invalid integer for ") + flag + ": '" + v + "'");
+    return x;
+}
+
+float parse_float(const char * flag, const char * v) {
+    char * end = nullptr;
+    float x = std::strtof(v, &end);
+    if (end == v || *end) die(std::string("invalid number for ") + flag + ": '" + v + "'");
+    return x;
+}
+
+Options parse(int argc, char ** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&]() -> const char * {
+            if (i + 1 >= argc) die("missing value for " + a);
+            return argv[++i];
+        };
+        if (a == "-h" || a == "--help") { std::fputs(kUsage, stdout); std::exit(0); }
+        else if (a == "-m" || a == "--model") o.model = value();
+        else if (a == "-p" || a == "--prompt") { o.prompt = value(); o.have_prompt = true; }
+        else if (a == "-n" || a == "--max-tokens") o.max_tokens = static_cast<int>(parse_int("-n", value()));
+        else if (a == "--temp") o.temp = parse_float("--temp", value());
+        else if (a == "--seed") o.seed = parse_int("--seed", value());
+        else if (a == "-t" || a == "--threads") o.threads = static_cast<int>(parse_int("-t", value()));
+        else if (a == "-c" || a == "--ctx") o.ctx = static_cast<int>(parse_int("-c", value()));
+        else if (a == "--chat") o.chat = true;
+        else if (a == "--json") o.json = true;
+        else die("unknown option '" + a + "' (see --help)");
+    }
+    if (o.model.empty()) die("no model given (-m MODEL)");
+    if (!o.have_prompt) die("no prompt given (-p PROMPT)");
+    if (o.prompt == "-") {
+        o.prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    }
+    if (o.threads < 0 || o.ctx < 0) die("threads and context length must be >= 0");
+    if (o.seed > 0xFFFFFFFFLL) die("seed must fit in 32 bits");
+    return o;
+}
+
+std::string json_escape(const std::string & s) {
+    std::string out;
+    for (unsigned char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c < 0x20) { char b[8]; std::snprintf(b, sizeof b, "\\u%04x", c); out += b; }
+                else out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
+void print_json(const ohai::Completion & c) {
+    std::printf("{\"text\": \"%s\", \"finish_reason\": \"%s\", "
+                "\"usage\": {\"prompt_tokens\": %d, \"completion_tokens\": %d}, "
+                "\"timings\": {\"prompt_ms\": %.3f, \"decode_ms\": %.3f, \"prompt_per_second\": %.3f, \"decode_per_second\": %.3f}}\n",
+                json_escape(c.text).c_str(), ohai::finish_reason_name(c.finish_reason), c.usage.prompt_tokens,
+                c.usage.completion_tokens, c.timings.prompt_ms, c.timings.decode_ms, c.timings.prompt_per_second,
+                c.timings.decode_per_second);
+}
+
+}  // namespace
+
+int main(int argc, char ** argv) {
+    const Options o = parse(argc, argv);
+    try {
+        ohai::ModelParams mp;
+        mp.path = o.model;
+        auto model = ohai::Model::load(mp);
+        ohai::EngineParams ep;
+        ep.n_ctx = static_cast<uint32_t>(o.ctx);
+        ep.n_threads = o.threads;
+        ohai::Engine engine(model, ep);
+
+        ohai::GenerateRequest req;
+        req.prompt = o.chat ? ohai::apply_chat_template(*model, {{"user", o.prompt}}) : o.prompt;
+        req.max_tokens = o.max_tokens;
+        req.sampling.temperature = o.temp;
+        if (o.seed >= 0) req.sampling.seed = static_cast<uint32_t>(o.seed);
+
+        ohai::Completion c = engine.generate(req, [&](const std::string & piece) {
+            if (!o.json) {
+                std::fwrite(piece.data(), 1, piece.size(), stdout);
+                std::fflush(stdout);
+            }
+            return true;
+        });
+        if (o.json) print_json(c);
+        else std::fputc('\n', stdout);
+    } catch (const ohai::Error & e) {
+        die(e.what());
+    } catch (const std::exception & e) {
+        die(e.what());
+    }
+    return 0;
+}

@@ -1,0 +1,138 @@
+#include "ohai/engine.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "generation_impl.h"
+#include "sampler.h"
+#include "scheduler.h"
+
+namespace ohai {
+namespace {
+
+constexpr uint32_t kDefaultCtx = 4096;
+constexpr size_t kMaxStopStrings = 16;
+constexpr size_t kMaxStopLength = 256;
+
+uint32_t resolve_n_ctx(const Model & model, uint32_t requested) {
+    if (requested > 0) return requested;
+    const int32_t train = model.info().n_ctx_train;
+    return train > 0 ? std::min<uint32_t>(static_cast<uint32_t>(train), kDefaultCtx) : kDefaultCtx;
+}
+
+}  // namespace
+
+Engine::Engine(std::shared_ptr<Model> model, const EngineParams & params) : model_(std::move(model)) {
+    if (!model_) throw Error(ErrorCode::InvalidArgument, "no model");
+    if (model_->vocab_only()) throw Error(ErrorCode::InvalidState, "the model was loaded vocab-only: it can tokenize but not generate");
+    if (params.n_threads < 0) throw Error(ErrorCode::InvalidArgument, "threads must be >= 0");
+    if (params.n_ctx > 0 && params.n_ctx < 8) throw Error(ErrorCode::InvalidArgument, "n_ctx must be at least 8");
+    if (params.n_ctx > (1u << 20)) throw Error(ErrorCode::InvalidArgument, "n_ctx is larger than 1M tokens");
+    n_ctx_ = resolve_n_ctx(*model_, params.n_ctx);
+    scheduler_ = std::make_unique<Scheduler>(model_, params, n_ctx_);
+}
+
+Engine::~Engine() { close(); }
+
+void Engine::close() {
+    if (scheduler_) scheduler_->close();
+}
+
+std::shared_ptr<Generation> Engine::submit(const GenerateRequest & request) {
+    check_sampling(request.sampling);
+    if (request.stop.size() > kMaxStopStrings)
+        throw Error(ErrorCode::InvalidArgument, "at most " + std::to_string(kMaxStopStrings) + " stop strings");
+    for (const auto & s : request.stop)
+        if (s.size() > kMaxStopLength)
+            throw Error(ErrorCode::InvalidArgument, "stop strings are limited to " + std::to_string(kMaxStopLength) + " bytes");
+
+    auto impl = std::make_unique<Generation::Impl>();
+    impl->request = request;
+    if (!request.prompt_tokens.empty()) {
+        model_->check_tokens(request.prompt_tokens);
+        impl->prompt = request.prompt_tokens;
+    } else {
+        impl->prompt = model_->tokenize(request.prompt, request.add_special, request.parse_special);
+    }
+    if (impl->prompt.empty()) throw Error(ErrorCode::InvalidArgument, "the prompt is empty");
+    if (impl->prompt.size() >= n_ctx_)
+        throw Error(ErrorCode::ContextOverflow, "the prompt is " + std::to_string(impl->prompt.size()) +
+                                                " tokens, the context holds " + std::to_string(n_ctx_) +
+                                                " (one more is needed to generate)");
+    auto generation = std::make_shared<Generation>(std::move(impl));
+    scheduler_->enqueue(generation);
+    return generation;
+}
+
+Completion Engine::generate(const GenerateRequest & request, const std::function<bool(const std::string &)> & on_piece) {
+    auto generation = submit(request);
+    std::string piece;
+    for (;;) {
+        const auto poll = generation->next(piece, std::chrono::milliseconds(100));
+        if (poll == Generation::Poll::Done) break;
+        if (poll == Generation::Poll::Piece && on_piece && !on_piece(piece)) generation->cancel();
+    }
+    return generation->wait();
+}
+
+std::vector<std::vector<float>> Engine::embed(const std::vector<std::string> & texts, bool normalize) {
+    std::vector<std::vector<Token>> tokenized;
+    tokenized.reserve(texts.size());
+    for (const auto & text : texts) {
+        auto tokens = model_->tokenize(text, true, false);
+        if (tokens.empty()) throw Error(ErrorCode::InvalidArgument, "cannot embed an empty text");
+        if (tokens.size() > n_ctx_)
+            throw Error(ErrorCode::ContextOverflow, "a text of " + std::to_string(tokens.size()) +
+                                                    " tokens does not fit the context of " + std::to_string(n_ctx_));
+        tokenized.push_back(std::move(tokens));
+    }
+    const int32_t n_embd = model_->info().n_embd;
+    std::vector<std::vector<float>> out;
+    scheduler_->run([&](WorkerContext & wc) {
+        llama_context * c = wc.embedding_context();
+        for (const auto & tokens : tokenized) {
+            llama_memory_clear(llama_get_memory(c), true);
+            if (wc.decode(c, tokens, 0, tokens.size(), true) != 0)
+                throw Error(ErrorCode::Internal, "llama_decode failed while embedding");
+            const float * e = llama_get_embeddings_seq(c, 0);
+            if (e == nullptr) throw Error(ErrorCode::Internal, "the model returned no pooled embedding");
+            std::vector<float> v(e, e + n_embd);
+            if (normalize) {
+                double norm = 0;
+                for (float x : v) norm += static_cast<double>(x) * x;
+                norm = std::sqrt(norm);
+                if (norm > 0) for (float & x : v) x = static_cast<float>(x / norm);
+            }
+            out.push_back(std::move(v));
+        }
+    });
+    return out;
+}
+
+std::vector<float> Engine::logits(const std::vector<Token> & tokens, size_t prompt_tokens) {
+    model_->check_tokens(tokens);
+    if (tokens.empty()) throw Error(ErrorCode::InvalidArgument, "no tokens");
+    if (tokens.size() > n_ctx_) throw Error(ErrorCode::ContextOverflow, "more tokens than the context holds");
+    prompt_tokens = std::clamp<size_t>(prompt_tokens, 1, tokens.size());
+    const size_t n_vocab = static_cast<size_t>(model_->info().n_vocab);
+    std::vector<float> out(tokens.size() * n_vocab);
+    scheduler_->run([&](WorkerContext & wc) {
+        wc.clear();
+        llama_context * c = wc.ctx.get();
+        const size_t n_batch = llama_n_batch(c);
+        size_t pos = 0;
+        while (pos < tokens.size()) {
+            // The prompt goes in batches of up to n_batch; the rest one token at a time.
+            const size_t end = pos < prompt_tokens ? std::min(prompt_tokens, pos + n_batch) : pos + 1;
+            if (wc.decode(c, tokens, pos, end, true) != 0) throw Error(ErrorCode::Internal, "llama_decode failed");
+            for (size_t i = pos; i < end; ++i) {
+                const float * row = llama_get_logits_ith(c, static_cast<int32_t>(i - pos));
+                std::copy(row, row + n_vocab, out.begin() + static_cast<std::ptrdiff_t>(i * n_vocab));
+            }
+            pos = end;
+        }
+    });
+    return out;
+}
+
+}  // namespace ohai

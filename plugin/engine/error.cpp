@@ -1,0 +1,27 @@
+#include "ohai/error.h"
+#include "ohai/generation.h"
+
+namespace ohai {
+
+const char * error_code_name(ErrorCode code) {
+    switch (code) {
+        case ErrorCode::InvalidArgument: return "invalid_argument";
+        case ErrorCode::ModelLoad:       return "model_load";
+        case ErrorCode::ContextOverflow: return "context_overflow";
+        case ErrorCode::InvalidState:    return "invalid_state";
+        case ErrorCode::Cancelled:       return "cancelled";
+        case ErrorCode::Internal:        return "internal";
+    }
+    return "unknown";
+}
+
+const char * finish_reason_name(FinishReason reason) {
+    switch (reason) {
+        case FinishReason::Stop:      return "stop";
+        case FinishReason::Length:    return "length";
+        case FinishReason::Cancelled: return "cancelled";
+    }
+    return "unknown";
+}
+
+}  // namespace ohai

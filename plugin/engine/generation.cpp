@@ -1,0 +1,66 @@
+#include "generation_impl.h"
+
+namespace ohai {
+
+Generation::Generation(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Generation::~Generation() = default;
+
+void Generation::Impl::push_piece(std::string piece) {
+    if (piece.empty()) return;
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        pieces.push_back(std::move(piece));
+    }
+    changed.notify_all();
+}
+
+void Generation::Impl::finish(Completion c) {
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        completion = std::move(c);
+        finished = true;
+    }
+    changed.notify_all();
+}
+
+void Generation::Impl::fail(const Error & e) {
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        error = e;
+        finished = true;
+    }
+    changed.notify_all();
+}
+
+Generation::Poll Generation::next(std::string & piece, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(impl_->mutex);
+    if (!impl_->changed.wait_for(lock, timeout, [&] { return !impl_->pieces.empty() || impl_->finished; }))
+        return Poll::Timeout;
+    if (!impl_->pieces.empty()) {
+        piece = std::move(impl_->pieces.front());
+        impl_->pieces.pop_front();
+        return Poll::Piece;
+    }
+    return Poll::Done;
+}
+
+Completion Generation::wait() {
+    std::unique_lock<std::mutex> lock(impl_->mutex);
+    impl_->changed.wait(lock, [&] { return impl_->finished; });
+    if (impl_->error) throw *impl_->error;
+    return *impl_->completion;
+}
+
+bool Generation::wait_for(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(impl_->mutex);
+    return impl_->changed.wait_for(lock, timeout, [&] { return impl_->finished; });
+}
+
+void Generation::cancel() {
+    impl_->cancel_requested = true;
+    impl_->changed.notify_all();
+}
+
+bool Generation::cancelled() const { return impl_->cancel_requested.load(); }
+
+}  // namespace ohai

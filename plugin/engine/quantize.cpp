@@ -1,0 +1,88 @@
+#include "ohai/quantize.h"
+
+#include <cstdio>
+#include <mutex>
+#include <utility>
+
+#include "gguf_check.h"
+#include "llama.h"
+#include "ohai/error.h"
+#include "ohai/log.h"
+
+namespace ohai {
+namespace {
+
+const std::pair<const char *, llama_ftype> kTypes[] = {
+    {"F32", LLAMA_FTYPE_ALL_F32},       {"F16", LLAMA_FTYPE_MOSTLY_F16},      {"BF16", LLAMA_FTYPE_MOSTLY_BF16},
+    {"Q8_0", LLAMA_FTYPE_MOSTLY_Q8_0},  {"Q4_0", LLAMA_FTYPE_MOSTLY_Q4_0},    {"Q4_1", LLAMA_FTYPE_MOSTLY_Q4_1},
+    {"Q5_0", LLAMA_FTYPE_MOSTLY_Q5_0},  {"Q5_1", LLAMA_FTYPE_MOSTLY_Q5_1},    {"Q2_K", LLAMA_FTYPE_MOSTLY_Q2_K},
+    {"Q3_K_S", LLAMA_FTYPE_MOSTLY_Q3_K_S}, {"Q3_K_M", LLAMA_FTYPE_MOSTLY_Q3_K_M}, {"Q3_K_L", LLAMA_FTYPE_MOSTLY_Q3_K_L},
+    {"Q4_K_S", LLAMA_FTYPE_MOSTLY_Q4_K_S}, {"Q4_K_M", LLAMA_FTYPE_MOSTLY_Q4_K_M}, {"Q5_K_S", LLAMA_FTYPE_MOSTLY_Q5_K_S},
+    {"Q5_K_M", LLAMA_FTYPE_MOSTLY_Q5_K_M}, {"Q6_K", LLAMA_FTYPE_MOSTLY_Q6_K},
+};
+
+// llama.cpp reports quantization progress only as log lines "[  3/ 30] name ...".
+// One quantization at a time can observe them, so the progress hook is process-wide.
+std::mutex g_quantize_mutex;
+QuantizeProgress g_progress;
+ggml_log_callback g_prev_log = nullptr;
+void * g_prev_log_data = nullptr;
+
+void progress_log(ggml_log_level level, const char * text, void * data) {
+    int done = 0, total = 0;
+    if (text && g_progress && std::sscanf(text, "[%d/%d]", &done, &total) == 2 && total > 0) g_progress(done, total);
+    if (g_prev_log) g_prev_log(level, text, data);
+}
+
+}  // namespace
+
+std::vector<std::string> quantize_type_names() {
+    std::vector<std::string> names;
+    for (const auto & t : kTypes) names.emplace_back(t.first);
+    return names;
+}
+
+void quantize(const std::string & src, const std::string & dst, const std::string & type,
+              const QuantizeParams & params, const QuantizeProgress & progress) {
+    const llama_ftype * ftype = nullptr;
+    for (const auto & t : kTypes)
+        if (type == t.first) ftype = &t.second;
+    if (ftype == nullptr) {
+        std::string known;
+        for (const auto & n : quantize_type_names()) known += (known.empty() ? "" : ", ") + n;
+        throw Error(ErrorCode::InvalidArgument, "unknown quantization type '" + type + "' (known: " + known + ")");
+    }
+    if (dst.empty()) throw Error(ErrorCode::InvalidArgument, "no output path");
+    if (dst == src) throw Error(ErrorCode::InvalidArgument, "the output path must differ from the input");
+    install_native_log_hook();
+    check_gguf_file(src);
+
+    llama_model_quantize_params qp = llama_model_quantize_default_params();
+    qp.ftype = *ftype;
+    qp.nthread = params.n_threads;
+    qp.allow_requantize = params.allow_requantize;
+
+    std::lock_guard<std::mutex> lock(g_quantize_mutex);
+    g_progress = progress;
+    llama_log_get(&g_prev_log, &g_prev_log_data);
+    llama_log_set(progress_log, g_prev_log_data);
+    take_last_native_error();
+    uint32_t rc = 1;
+    try {
+        rc = llama_model_quantize(src.c_str(), dst.c_str(), &qp);
+    } catch (const std::exception & e) {
+        // llama_model_quantize catches internally in most builds; keep the boundary tight anyway.
+        llama_log_set(g_prev_log, g_prev_log_data);
+        g_progress = nullptr;
+        throw Error(ErrorCode::Internal, std::string("quantization failed: ") + e.what());
+    }
+    llama_log_set(g_prev_log, g_prev_log_data);
+    g_progress = nullptr;
+    if (rc != 0) {
+        std::string why = take_last_native_error();
+        std::remove(dst.c_str());
+        throw Error(ErrorCode::Internal, "quantization of '" + src + "' failed" + (why.empty() ? "" : ": " + why));
+    }
+}
+
+}  // namespace ohai

@@ -1,0 +1,50 @@
+// The request queue and the worker thread that owns the llama.cpp contexts.
+// Requests run in arrival order, one at a time; batching several generations into
+// one decode changes this file only.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "generation_impl.h"
+#include "worker_context.h"
+
+namespace ohai {
+
+class Scheduler {
+public:
+    // Starts the worker and creates the context on it; throws what context creation threw.
+    Scheduler(std::shared_ptr<Model> model, const EngineParams & params, uint32_t n_ctx);
+    ~Scheduler();
+
+    void enqueue(std::shared_ptr<Generation> generation);
+    // Runs `task` on the worker (in queue order) and waits for it; rethrows its exception.
+    void run(const std::function<void(WorkerContext &)> & task);
+    // Ends the worker: queued generations finish as cancelled, the running one is cancelled.
+    void close();
+
+private:
+    struct Job {
+        std::shared_ptr<Generation> generation;            // either a generation...
+        std::function<void(WorkerContext &)> task;          // ...or a task
+        std::shared_ptr<std::promise<void>> done;
+    };
+    void worker_main(std::shared_ptr<Model> model, EngineParams params, uint32_t n_ctx,
+                     std::promise<void> & started);
+    void push(Job job);
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<Job> queue_;
+    bool closing_ = false;
+    std::shared_ptr<Generation> running_;
+    std::mutex join_mutex_;
+    std::thread worker_;
+};
+
+}  // namespace ohai

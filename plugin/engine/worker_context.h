@@ -1,0 +1,35 @@
+// The llama.cpp state that one worker thread owns: the generation context and,
+// created on first use, an embedding context. Only the worker touches it.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "llama-cpp.h"
+#include "ohai/engine.h"
+#include "ohai/model.h"
+
+namespace ohai {
+
+struct WorkerContext {
+    WorkerContext(std::shared_ptr<Model> model, const EngineParams & params, uint32_t n_ctx);
+
+    std::shared_ptr<Model> model;
+    EngineParams params;
+    uint32_t n_ctx;
+    llama_context_ptr ctx;
+    llama_context_ptr embed_ctx;   // lazily, see embedding_context()
+    // The request being served: decode aborts as soon as it is cancelled.
+    std::atomic<const std::atomic<bool> *> cancel_flag{nullptr};
+
+    llama_context * embedding_context();
+    // Empties the KV cache of the generation context.
+    void clear();
+    // Decodes tokens[begin, end) of sequence 0 at positions begin.. in chunks of n_batch; when
+    // `all_logits` every position gets logits, otherwise only the last one.
+    // Returns llama_decode's code (0 = ok, 2 = aborted).
+    int decode(llama_context * c, const std::vector<Token> & tokens, size_t begin, size_t end, bool all_logits);
+};
+
+}  // namespace ohai

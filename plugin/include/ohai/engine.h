@@ -1,0 +1,88 @@
+// ohai — the engine: one model, a worker thread that owns the llama.cpp
+// context, and a request queue that any number of threads may submit to.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ohai/generation.h"
+#include "ohai/model.h"
+
+namespace ohai {
+
+struct EngineParams {
+    uint32_t n_ctx    = 0;   // context length in tokens; 0 = min(training context, 4096)
+    int32_t n_threads = 0;   // 0 = all hardware threads
+    uint32_t n_batch  = 2048;  // tokens per llama_decode for prompts
+};
+
+// A submitted generation: the caller reads its text pieces as they are
+// produced and its final Completion. Shared between the caller and the worker.
+class Generation {
+public:
+    enum class Poll { Piece, Done, Timeout };
+
+    // Waits up to `timeout` for the next piece of text. Pieces never split a UTF-8 character
+    // and never contain (part of) a stop string. Returns Done once all pieces were read.
+    Poll next(std::string & piece, std::chrono::milliseconds timeout);
+    // Blocks until the request ends; returns its Completion or throws its Error.
+    Completion wait();
+    // Waits up to `timeout` for the request to end; true when it has.
+    bool wait_for(std::chrono::milliseconds timeout);
+    // Asks the worker to stop this request; safe from any thread, any number of times.
+    void cancel();
+    bool cancelled() const;
+
+    // Worker side.
+    struct Impl;
+    explicit Generation(std::unique_ptr<Impl> impl);
+    ~Generation();
+    Impl & impl() { return *impl_; }
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+class Scheduler;
+
+class Engine {
+public:
+    // Creates the context on a worker thread. Throws Error on a vocab-only model or a failed context.
+    Engine(std::shared_ptr<Model> model, const EngineParams & params);
+    ~Engine();   // cancels pending work and joins the worker
+    Engine(const Engine &) = delete;
+    Engine & operator=(const Engine &) = delete;
+
+    const Model & model() const { return *model_; }
+    uint32_t n_ctx() const { return n_ctx_; }
+
+    // Validates and tokenizes on the calling thread (throws InvalidArgument /
+    // ContextOverflow), then queues the request.
+    std::shared_ptr<Generation> submit(const GenerateRequest & request);
+
+    // submit() + read every piece on the calling thread: `on_piece` runs here, never on the
+    // worker; returning false from it cancels the request.
+    Completion generate(const GenerateRequest & request,
+                        const std::function<bool(const std::string &)> & on_piece = {});
+
+    // Pooled (mean) embeddings, one vector of n_embd floats per text.
+    std::vector<std::vector<float>> embed(const std::vector<std::string> & texts, bool normalize);
+
+    // Logits for every position of `tokens`: the first `prompt_tokens` are decoded as one
+    // batch, the rest one at a time through the KV cache. Row-major [tokens.size() x n_vocab].
+    std::vector<float> logits(const std::vector<Token> & tokens, size_t prompt_tokens);
+
+    // Stops accepting work; pending requests end as cancelled. Idempotent.
+    void close();
+
+private:
+    std::shared_ptr<Model> model_;
+    uint32_t n_ctx_ = 0;
+    std::unique_ptr<Scheduler> scheduler_;
+};
+
+}  // namespace ohai

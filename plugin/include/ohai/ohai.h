@@ -1,0 +1,11 @@
+// ohai — umbrella header of the engine's public C++ API.
+#pragma once
+
+#include "ohai/bench.h"
+#include "ohai/chat.h"
+#include "ohai/engine.h"
+#include "ohai/error.h"
+#include "ohai/generation.h"
+#include "ohai/log.h"
+#include "ohai/model.h"
+#include "ohai/quantize.h"
