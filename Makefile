@@ -24,6 +24,8 @@ install: llama-cpp
 	@echo "building ohai (log: build/install.log)"
 	@OHAI_BUILD_TESTS=ON $(PY) -m pip install --no-build-isolation --no-deps -v . > build/install.log 2>&1 \
 		|| (tail -n 60 build/install.log; exit 1)
+	@# The same extension in the source tree too, so `python -m ohai` works from the checkout.
+	@cp $$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['platlib'])")/ohai/_core*.so ohai/
 
 model: install
 	$(PY) -c "import ohai; print(ohai.default_model_path())"

@@ -7,8 +7,8 @@ One run:
   2. runs `llama-bench` and `python -m ohai bench` with the same -p/-n/-r/-t,
      alternating in ABBA order (see `round_order`) so slow drift of the machine
      (thermals, background load) hits both sides alike;
-  3. compares decode throughput of Python streaming (`ohai.Model.stream`)
-     with the native `ohai-cli`;
+  3. compares decode throughput of Python streaming (`ohai.Model.stream`, through
+     `Model.chat(stream=True)`) with the native `ohai-cli --chat`;
   4. prints a table of ratios (or JSON with --json).
 
 This is a measurement, not a test: it never asserts timings and exits 0 unless
@@ -41,6 +41,8 @@ TARGET_PP_TG = 0.97   # ohai bench / llama-bench
 TARGET_STREAM = 0.95  # Python stream / ohai-cli
 DEFAULT_PROMPT = "Write a long story about a lighthouse keeper."
 TAIL_LINES = 20
+MIN_STREAM_TOKENS = 2  # a decode rate needs at least one decode step
+STREAM_HINT = "cannot time decoding: use a --prompt that makes the model write (and no --raw)"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -255,8 +257,10 @@ def llama_bench_cmd(binary: Path, model: Path, a: argparse.Namespace, reps: int)
 
 
 def ohai_bench_cmd(model: Path, a: argparse.Namespace, reps: int) -> list[str]:
-    # `python -m ohai` guarantees the ohai of this very environment.
-    return [sys.executable, "-m", "ohai", "bench", "-m", str(model), "-p", str(a.n_prompt),
+    # `python -m ohai` guarantees the ohai of this very environment; -P keeps the
+    # current directory off sys.path, so the repo's source tree `ohai/` (no built
+    # extension in it) cannot shadow the installed package when run from the root.
+    return [sys.executable, "-P", "-m", "ohai", "bench", "-m", str(model), "-p", str(a.n_prompt),
             "-n", str(a.n_gen), "-r", str(reps), "-t", str(a.threads), "--json"]
 
 
@@ -289,31 +293,52 @@ def run_pp_tg(binary: Path, model: Path, a: argparse.Namespace, with_ohai: bool
 def cli_decode_rate(cli: Path, model: Path, a: argparse.Namespace) -> tuple[float, int]:
     """(decode tokens/s reported by ohai-cli, completion tokens)."""
     cmd = [str(cli), "-m", str(model), "-p", a.prompt, "-n", str(a.n_gen), "--temp", "0",
-           "-t", str(a.threads), "--json"]
+           "-t", str(a.threads), "--json", *([] if a.raw else ["--chat"])]
     obj = parse_json_output(run(cmd, "ohai-cli"), "ohai-cli")
     try:
-        return float(obj["timings"]["decode_per_second"]), int(obj["usage"]["completion_tokens"])
+        rate, tokens = float(obj["timings"]["decode_per_second"]), int(obj["usage"]["completion_tokens"])
     except (KeyError, TypeError, ValueError) as e:
         die(f"ohai-cli --json: missing field {e!r} in {json.dumps(obj)[:200]}")
+    if tokens < MIN_STREAM_TOKENS:
+        die(f"ohai-cli generated {tokens} token(s); {STREAM_HINT}")
+    return rate, tokens
 
 
-def stream_decode_rate(model_obj: Any, a: argparse.Namespace) -> tuple[float, int]:
-    """(tokens/s between the first streamed piece and the end, pieces streamed).
+def start_stream(model_obj: Any, a: argparse.Namespace) -> Any:
+    # Same prompt text as `ohai-cli [--chat]`: the chat template wraps it as one user
+    # message (an instruct model given the bare request often answers with EOS at once).
+    opts: dict[str, Any] = {"max_tokens": a.n_gen, "temperature": 0}
+    if a.raw:
+        return model_obj.stream(a.prompt, **opts)
+    return model_obj.chat([{"role": "user", "content": a.prompt}], stream=True, **opts)
 
-    The first piece arrives once the prompt is evaluated; every later piece costs
-    one decode step, so (pieces - 1) / elapsed is the per-token decode rate,
-    including all Python-side overhead of streaming.
+
+def stream_decode_rate(model_obj: Any, a: argparse.Namespace) -> tuple[float, int, float | None]:
+    """(tokens/s from the first streamed piece to the end, completion tokens,
+    the engine's own decode_per_second for this run when the stream exposes it).
+
+    Like for like with ohai-cli's `decode_per_second` = completion_tokens / decode_ms:
+    the first token comes from the prompt's logits, so both spans hold
+    completion_tokens - 1 decode steps; the Python one adds every cost of streaming.
     """
     first = 0.0
     pieces = 0
-    for _ in model_obj.stream(a.prompt, max_tokens=a.n_gen, temperature=0):
+    it = start_stream(model_obj, a)
+    for _ in it:
         if pieces == 0:
             first = time.perf_counter()
         pieces += 1
     elapsed = time.perf_counter() - first
-    if pieces < 2 or elapsed <= 0:
-        die(f"Python stream produced {pieces} piece(s); cannot time decoding")
-    return (pieces - 1) / elapsed, pieces
+    # A piece is normally one token, but never splits a UTF-8 character: prefer the
+    # token count of the finished completion when the iterator exposes it.
+    completion = getattr(it, "completion", None)
+    usage = getattr(completion, "usage", None)
+    tokens = int(getattr(usage, "completion_tokens", pieces))
+    timings = getattr(completion, "timings", None)
+    engine_rate = getattr(timings, "decode_per_second", None)
+    if pieces < MIN_STREAM_TOKENS or elapsed <= 0:
+        die(f"Python stream produced {pieces} piece(s); {STREAM_HINT}")
+    return tokens / elapsed, tokens, None if engine_rate is None else float(engine_rate)
 
 
 def run_stream(model: Path, a: argparse.Namespace) -> tuple[Samples, Samples, dict[str, Any]]:
@@ -325,7 +350,8 @@ def run_stream(model: Path, a: argparse.Namespace) -> tuple[Samples, Samples, di
         die(f"ohai.Model({model}) failed: {e}")
     stream_decode_rate(m, a)  # warm-up: page in the weights, first-call allocations
     py, native = Samples(), Samples()
-    tokens: dict[str, list[int]] = {"python_pieces": [], "cli_completion_tokens": []}
+    tokens: dict[str, list[int]] = {"python_completion_tokens": [], "cli_completion_tokens": []}
+    engine: list[float] = []  # engine-side decode t/s of the Python runs, for diagnosis
     for i in range(a.stream_reps):
         # Alternate which side goes first, as for pp/tg.
         for side in ("cli", "python") if i % 2 == 0 else ("python", "cli"):
@@ -335,14 +361,20 @@ def run_stream(model: Path, a: argparse.Namespace) -> tuple[Samples, Samples, di
                 native.values.append(rate)
                 tokens["cli_completion_tokens"].append(n)
             else:
-                rate, n = stream_decode_rate(m, a)
+                rate, n, engine_rate = stream_decode_rate(m, a)
                 py.values.append(rate)
-                tokens["python_pieces"].append(n)
+                tokens["python_completion_tokens"].append(n)
+                if engine_rate is not None:
+                    engine.append(engine_rate)
     short = [n for ns in tokens.values() for n in ns if n < a.n_gen]
     if short:
         log(f"warning: generation stopped before {a.n_gen} tokens ({min(short)}); "
             "per-token rates are still compared, but use a prompt that makes the model write longer")
-    return native, py, {"ohai_cli": str(cli), "prompt": a.prompt, **tokens}
+    close = getattr(m, "close", None)
+    if callable(close):
+        close()  # free the context before the report; nothing else runs after this
+    details = {"ohai_cli": str(cli), "prompt": a.prompt, "chat_template": not a.raw}
+    return native, py, {**details, **tokens, "python_engine_decode_ts": engine}
 
 
 # --------------------------------------------------------------------------- report
@@ -414,11 +446,12 @@ def print_text(report: dict[str, Any], rows: list[Row]) -> None:
     print(f"params:    threads {p['threads']}, -p {p['n_prompt']} -n {p['n_gen']}, "
           f"{p['repetitions']} repetitions; order: {', '.join(p['order'])}")
     if report.get("stream"):
-        print(f"stream:    {p['stream_reps']} reps per side, prompt {p['prompt']!r}")
+        how = "raw" if report["stream"].get("chat_template") is False else "as a chat user message"
+        print(f"stream:    {p['stream_reps']} reps per side, prompt {p['prompt']!r} {how}")
     print()
     print(markdown_table(rows))
     print()
-    print("ratio = ohai / baseline; stream row: Python Model.stream() vs native ohai-cli decode rate.")
+    print("ratio = ohai / baseline; stream row: Python streaming vs native ohai-cli decode tokens/s.")
 
 
 # --------------------------------------------------------------------------- main
@@ -435,6 +468,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                     help="split the repetitions over this many alternating invocations per side")
     ap.add_argument("--stream-reps", type=int, default=3, help="timed runs per side for the stream test")
     ap.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt for the stream test")
+    ap.add_argument("--raw", action="store_true",
+                    help="stream test: send --prompt as is, without the chat template (both sides)")
     ap.add_argument("--llama-bench", type=Path, help="use this llama-bench binary instead of building one")
     ap.add_argument("--llama-bench-args", default="", help="extra arguments for llama-bench (one string)")
     ap.add_argument("--build-dir", type=Path, default=BUILD_DIR)
@@ -470,7 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lb, oh, order, lb_raw = run_pp_tg(binary, model, a, with_ohai)
     rows = [make_row(t, "llama-bench", s, oh.get(t), TARGET_PP_TG) for t, s in lb.items()]
     stream: dict[str, Any] | None = None
-    if with_ohai and not a.skip_stream and a.n_gen >= 2:
+    if with_ohai and not a.skip_stream and a.n_gen >= MIN_STREAM_TOKENS:
         native, py, stream = run_stream(model, a)
         rows.append(make_row(f"stream tg{a.n_gen} (python vs ohai-cli)", "ohai-cli", native, py, TARGET_STREAM))
 

@@ -16,14 +16,18 @@ against llama.cpp at the pinned commit:
   observed max 0.085 / rms 0.014 of std for both Q8_0 and Q4_0 files.
   TOL_QUANT_MAX = 0.25, TOL_QUANT_RMS = 0.04.
 * Quantized vs the F32 original adds the weight rounding itself. Q8_0 is
-  close (observed max 0.13 std, row correlation >= 0.9996). Q4_0 on
-  Gaussian weights is coarse (16 levels/block: ~8% error per weight,
-  compounding over layers): even exact math on the dequantized Q4_0 weights
-  is only at row correlation ~0.95 and rms 0.24 std from the F32 logits, and
-  top-1 flips on about half the positions because random logits over 32000
-  tokens have small top-1 margins. So Q4_0 vs F32 is a sanity bound
-  (correlation >= 0.9, rms <= 0.4 std); the tight Q4_0 check is the
-  same-file one above.
+  close (observed over seeds 0-4: max 0.13-0.17 std, rms 0.022, worst row
+  correlation 0.9992). Q4_0 on Gaussian weights is coarse (16 levels per
+  block: ~8% error per weight, compounding over layers): exact math on the
+  dequantized Q4_0 weights is itself only at rms ~0.25 std from the F32
+  logits (mean row correlation 0.96-0.975, worst row 0.90-0.96), and top-1
+  flips on about half the positions because random logits over 32000 tokens
+  have small top-1 margins. So Q4_0 vs F32 is a sanity bound (mean row
+  correlation >= 0.93, worst row >= 0.8, rms <= 0.4 std); the tight Q4_0
+  check is the same-file one above.
+
+Those numbers were measured with pinned llama.cpp driven exactly as
+Model.logits is specified (F16 KV cache; flash attention auto, on and off).
 """
 
 from __future__ import annotations
@@ -44,8 +48,9 @@ TOL_F32 = 0.02
 TOL_QUANT_MAX = 0.25
 TOL_QUANT_RMS = 0.04
 TOL_Q8_VS_F32_MAX = 0.3
-MIN_CORR_Q8_VS_F32 = 0.999
-MIN_CORR_Q4_VS_F32 = 0.9
+MIN_CORR_Q8_VS_F32 = 0.998
+MIN_MEAN_CORR_Q4_VS_F32 = 0.93
+MIN_CORR_Q4_VS_F32 = 0.8
 TOL_Q4_VS_F32_RMS = 0.4
 
 PROMPT_TEXT = "The quick brown fox jumps over the lazy dog"
@@ -110,21 +115,21 @@ def ohai_module() -> Any:
 
 
 @pytest.fixture(scope="module")
-def model(ohai_module: Any, tiny_model_path: Path) -> Iterator[Any]:
+def tiny_engine(ohai_module: Any, tiny_model_path: Path) -> Iterator[Any]:
     m = ohai_module.Model(str(tiny_model_path), n_ctx=N_CTX, threads=2)
     yield m
     m.close()
 
 
 @pytest.fixture(scope="module")
-def prompt(model: Any) -> list[int]:
-    return list(model.tokenize(PROMPT_TEXT))
+def prompt(tiny_engine: Any) -> list[int]:
+    return list(tiny_engine.tokenize(PROMPT_TEXT))
 
 
 @pytest.fixture(scope="module")
-def long_tokens(model: Any, prompt: list[int]) -> list[int]:
-    """Prompt plus a continuation: 12 + 7 real tokens."""
-    cont = list(model.tokenize(CONTINUATION_TEXT, add_special=False))
+def long_tokens(tiny_engine: Any, prompt: list[int]) -> list[int]:
+    """The prompt plus a continuation of at least 6 real tokens."""
+    cont = list(tiny_engine.tokenize(CONTINUATION_TEXT, add_special=False))
     assert len(cont) >= 6
     return prompt + cont
 
@@ -214,30 +219,32 @@ def test_tokenize_prompt(prompt: list[int]) -> None:
     assert prompt == PROMPT_IDS
 
 
-def test_batch_logits_match_reference(model: Any, prompt: list[int], ref_weights: LlamaWeights) -> None:
-    got = as_logits(model.logits(prompt), len(prompt), model.info.n_vocab)
+def test_batch_logits_match_reference(tiny_engine: Any, prompt: list[int], ref_weights: LlamaWeights) -> None:
+    got = as_logits(tiny_engine.logits(prompt), len(prompt), tiny_engine.info.n_vocab)
     assert_logits_close(got, forward(ref_weights, prompt), TOL_F32, "one batch")
 
 
 @pytest.mark.parametrize("prompt_tokens", [8, 1])
 def test_kv_cache_logits_match_reference(
-    model: Any, long_tokens: list[int], ref_weights: LlamaWeights, prompt_tokens: int
+    tiny_engine: Any, long_tokens: list[int], ref_weights: LlamaWeights, prompt_tokens: int
 ) -> None:
     # tokens[:prompt_tokens] as one batch, then the rest one at a time through the cache.
-    got = as_logits(model.logits(long_tokens, prompt_tokens=prompt_tokens), len(long_tokens), model.info.n_vocab)
+    got = as_logits(
+        tiny_engine.logits(long_tokens, prompt_tokens=prompt_tokens), len(long_tokens), tiny_engine.info.n_vocab
+    )
     assert_logits_close(got, forward(ref_weights, long_tokens), TOL_F32, f"prompt_tokens={prompt_tokens}")
 
 
-def test_batch_and_incremental_agree(model: Any, long_tokens: list[int]) -> None:
-    n_vocab = model.info.n_vocab
-    batch = as_logits(model.logits(long_tokens), len(long_tokens), n_vocab)
-    incremental = as_logits(model.logits(long_tokens, prompt_tokens=8), len(long_tokens), n_vocab)
+def test_batch_and_incremental_agree(tiny_engine: Any, long_tokens: list[int]) -> None:
+    n_vocab = tiny_engine.info.n_vocab
+    batch = as_logits(tiny_engine.logits(long_tokens), len(long_tokens), n_vocab)
+    incremental = as_logits(tiny_engine.logits(long_tokens, prompt_tokens=8), len(long_tokens), n_vocab)
     # Both paths see the same F16 cache rounding; only reduction order differs.
     assert max_err(incremental, batch) <= TOL_F32
 
 
-def test_argmax_matches_reference(model: Any, long_tokens: list[int], ref_weights: LlamaWeights) -> None:
-    got = as_logits(model.logits(long_tokens, prompt_tokens=8), len(long_tokens), model.info.n_vocab)
+def test_argmax_matches_reference(tiny_engine: Any, long_tokens: list[int], ref_weights: LlamaWeights) -> None:
+    got = as_logits(tiny_engine.logits(long_tokens, prompt_tokens=8), len(long_tokens), tiny_engine.info.n_vocab)
     ref = forward(ref_weights, long_tokens)
     # Within TOL_F32, the engine's top token can differ from the reference's only
     # if their reference logits are within 2 * TOL_F32 * std of each other.
@@ -297,5 +304,7 @@ def test_q4_0_tracks_f32_reference(
     ref = forward(ref_weights, long_tokens)
     assert np.all(np.isfinite(got))
     corr = row_corr(got, ref)
-    assert corr.min() >= MIN_CORR_Q4_VS_F32, f"row correlations {np.array2string(corr, precision=4)}"
+    detail = f"row correlations {np.array2string(corr, precision=4)}"
+    assert corr.mean() >= MIN_MEAN_CORR_Q4_VS_F32, detail
+    assert corr.min() >= MIN_CORR_Q4_VS_F32, detail
     assert rms_err(got, ref) <= TOL_Q4_VS_F32_RMS

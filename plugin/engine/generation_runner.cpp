@@ -55,7 +55,8 @@ Completion generate(WorkerContext & wc, Generation::Impl & gen) {
         out.tokens.push_back(tok);
         gen.push_piece(stream.push(model.token_to_piece(tok)));
         if (stream.stopped()) { out.finish_reason = FinishReason::Stop; break; }
-        if (static_cast<int32_t>(out.tokens.size()) >= limit || n_past >= wc.n_ctx) break;
+        // Prompt plus completion never exceed the context: the next token would have no room.
+        if (static_cast<int32_t>(out.tokens.size()) >= limit || n_past + 1 >= wc.n_ctx) break;
 
         sequence.push_back(tok);   // positions are indices into the whole sequence
         rc = wc.decode(wc.ctx.get(), sequence, n_past, n_past + 1, false);

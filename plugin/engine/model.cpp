@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <climits>
+#include <cstdlib>
 
 #include "gguf_check.h"
 #include "llama.h"
@@ -23,9 +24,17 @@ std::string meta_string(const llama_model * model, const char * key) {
     return big;
 }
 
-// "LLAMA_FTYPE_MOSTLY_Q4_1" style names come back from llama as "Q4_1"; keep that short form.
+// The file's declared type (general.file_type): known even for a vocab-only load, where
+// llama.cpp does not read the tensors. Names come back as e.g. "MOSTLY_Q4_1"; keep "Q4_1".
 std::string file_type_name(const llama_model * model) {
-    std::string name = llama_ftype_name(llama_model_ftype(model));
+    llama_ftype ftype = llama_model_ftype(model);
+    const std::string declared = meta_string(model, "general.file_type");
+    if (!declared.empty()) {
+        char * end = nullptr;
+        const long v = std::strtol(declared.c_str(), &end, 10);
+        if (end && *end == '\0' && v >= 0 && v < 1024) ftype = static_cast<llama_ftype>(v);
+    }
+    std::string name = llama_ftype_name(ftype);
     if (name.rfind("MOSTLY_", 0) == 0) name = name.substr(7);
     return name;
 }

@@ -93,7 +93,8 @@ std::string TextStream::push(const std::string & piece) {
 
 std::string TextStream::flush() {
     if (stopped_) return {};
-    std::string out = utf8_sanitize(pending_);
+    // A character cut off by the token limit is dropped, not shown as U+FFFD.
+    std::string out = utf8_sanitize(pending_.substr(0, utf8_complete_prefix(pending_)));
     pending_.clear();
     emitted_ += out;
     return out;

@@ -15,7 +15,8 @@ public:
     std::string push(const std::string & piece);
     // True once a stop string appeared; the text before it has been emitted.
     bool stopped() const { return stopped_; }
-    // Emits what was held back (at the end of generation); invalid UTF-8 becomes U+FFFD.
+    // Emits what was held back (at the end of generation): an unfinished last character is
+    // dropped, invalid UTF-8 becomes U+FFFD.
     std::string flush();
     // All text emitted so far.
     const std::string & text() const { return emitted_; }
