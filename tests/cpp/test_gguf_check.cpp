@@ -49,6 +49,7 @@ int main() {
 
     auto bad_string = header(0, 1);
     put<uint64_t>(bad_string, uint64_t(1) << 40);   // key length far past the end
+    bad_string.resize(bad_string.size() + 64, 0);
     CHECK(error_of(write_file("string.gguf", bad_string)).find("corrupt string length") != std::string::npos);
 
     auto one_tensor = header(1, 0);
