@@ -219,3 +219,18 @@ def test_context_manager_closes(default_model_path: str) -> None:
     with pytest.raises(ohai.OhaiError, match="closed"):
         m.tokenize("Hi")
     m.close()  # idempotent
+
+
+def test_close_while_another_thread_streams(default_model_path: str) -> None:
+    m = ohai.Model(default_model_path, n_ctx=512)
+    pieces = m.chat(LONG_STORY, stream=True, max_tokens=400, temperature=0)
+    first = next(pieces)
+    closer = threading.Thread(target=m.close)
+    closer.start()
+    rest = "".join(pieces)  # ends early and quietly: the request was cancelled by close()
+    closer.join(timeout=60)
+    assert not closer.is_alive()
+    assert pieces.completion is not None and pieces.completion.finish_reason == "cancelled"
+    assert pieces.completion.text == first + rest
+    with pytest.raises(ohai.OhaiError, match="closed"):
+        m.generate("Hi")
