@@ -11,7 +11,7 @@ from __future__ import annotations
 from ._core import ContextOverflowError, InvalidRequestError, ModelLoadError, OhaiError
 from .default_model import default_model_path
 from .log import set_log_level
-from .model import Model
+from .model import CompletionStream, Model
 from .quantize import quantize, quantize_types
 from .types import Completion, ModelInfo, Timings, Usage
 
@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Completion",
+    "CompletionStream",
     "ContextOverflowError",
     "InvalidRequestError",
     "Model",

@@ -108,18 +108,20 @@ class Model:
         generation = self._submit(prompt, options)
         return _completion(generation.result())
 
-    def stream(self, prompt: Prompt, **options: Any) -> Iterator[str]:
+    def stream(self, prompt: Prompt, **options: Any) -> CompletionStream:
         """Like `generate`, but yields the text as it is produced. Pieces never split a UTF-8
         character; closing the iterator (or Ctrl-C) cancels the request."""
         generation = self._submit(prompt, options)
-        return _pieces(generation)
+        return CompletionStream(generation)
 
     @overload
     def chat(self, messages: Sequence[Message], *, stream: Literal[False] = ..., **options: Any) -> Completion: ...
     @overload
-    def chat(self, messages: Sequence[Message], *, stream: Literal[True], **options: Any) -> Iterator[str]: ...
+    def chat(self, messages: Sequence[Message], *, stream: Literal[True], **options: Any) -> CompletionStream: ...
 
-    def chat(self, messages: Sequence[Message], *, stream: bool = False, **options: Any) -> Completion | Iterator[str]:
+    def chat(
+        self, messages: Sequence[Message], *, stream: bool = False, **options: Any
+    ) -> Completion | CompletionStream:
         """Answer a conversation of {"role", "content"} messages with the model's chat template."""
         prompt = self.apply_chat_template(messages)
         return self.stream(prompt, **options) if stream else self.generate(prompt, **options)
@@ -131,7 +133,7 @@ class Model:
     def embed(self, text_or_texts: str | Sequence[str], normalize: bool = True) -> np.ndarray:
         """Mean-pooled embeddings: shape (n_embd,) for one text, (n, n_embd) for a list."""
         single = isinstance(text_or_texts, str)
-        texts = [text_or_texts] if single else list(text_or_texts)
+        texts: list[str] = [text_or_texts] if isinstance(text_or_texts, str) else list(text_or_texts)
         if not all(isinstance(t, str) for t in texts):
             raise InvalidRequestError("embed() takes a str or a list of str")
         if not texts:
@@ -213,7 +215,7 @@ def _request(
     elif isinstance(prompt, (bytes, bytearray)) or not isinstance(prompt, Sequence):
         raise InvalidRequestError("prompt must be a str or a list of token ids")
     else:
-        req.prompt_tokens = _token_list(prompt)
+        req.prompt_tokens = _token_list(prompt)  # type: ignore[arg-type]  # str handled above
         if not req.prompt_tokens:
             raise InvalidRequestError("the prompt is empty")
     if max_tokens is None:
@@ -294,14 +296,18 @@ def _completion(raw: _core.Completion) -> Completion:
     )
 
 
-class _Pieces(Iterator[str]):
-    """The iterator `Model.stream` returns; `completion` holds the result once exhausted."""
+class CompletionStream(Iterator[str]):
+    """Text pieces of a running request, as `Model.stream` and `Model.chat(stream=True)` return them.
+
+    `close()` cancels the request (safe from any thread); once the iterator is exhausted,
+    `completion` holds the final `Completion` (finish reason, usage, timings).
+    """
 
     def __init__(self, generation: _core.Generation) -> None:
         self._generation = generation
         self.completion: Completion | None = None
 
-    def __iter__(self) -> _Pieces:
+    def __iter__(self) -> CompletionStream:
         return self
 
     def __next__(self) -> str:
@@ -322,5 +328,3 @@ class _Pieces(Iterator[str]):
         self._generation.cancel()
 
 
-def _pieces(generation: _core.Generation) -> _Pieces:
-    return _Pieces(generation)

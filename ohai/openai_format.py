@@ -1,19 +1,18 @@
 """OpenAI-shaped completion and chat-completion dicts (and stream chunks)."""
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .model import Model, _Pieces
+    from .model import CompletionStream, Model
     from .types import Completion
 
 
 def _model_name(model: Model) -> str:
-    import os
-
     return os.path.basename(model.info.path)
 
 
@@ -49,7 +48,7 @@ def chat_completion(model: Model, c: Completion) -> dict[str, Any]:
     }
 
 
-def completion_chunks(model: Model, pieces: _Pieces) -> Iterator[dict[str, Any]]:
+def completion_chunks(model: Model, pieces: CompletionStream) -> Iterator[dict[str, Any]]:
     cid, created = _ids("cmpl")
     name = _model_name(model)
     try:
@@ -63,7 +62,7 @@ def completion_chunks(model: Model, pieces: _Pieces) -> Iterator[dict[str, Any]]
         pieces.close()
 
 
-def chat_chunks(model: Model, pieces: Iterator[str]) -> Iterator[dict[str, Any]]:
+def chat_chunks(model: Model, pieces: CompletionStream) -> Iterator[dict[str, Any]]:
     cid, created = _ids("chatcmpl")
     name = _model_name(model)
 
@@ -75,9 +74,7 @@ def chat_chunks(model: Model, pieces: Iterator[str]) -> Iterator[dict[str, Any]]
         yield chunk({"role": "assistant", "content": ""}, None)
         for piece in pieces:
             yield chunk({"content": piece}, None)
-        done = getattr(pieces, "completion", None)
+        done = pieces.completion
         yield chunk({}, _finish(done.finish_reason) if done else "stop")
     finally:
-        close = getattr(pieces, "close", None)
-        if close:
-            close()
+        pieces.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .._core import OhaiError
 from . import bench, chat, info, quantize, run
@@ -13,7 +14,7 @@ DEFAULT_COMMAND = "run"
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not a usage dump
+    def error(self, message: str) -> NoReturn:  # one line, not a usage dump
         raise SystemExit(f"{self.prog}: error: {message}")
 
 
