@@ -9,13 +9,21 @@ namespace ohai::py {
 
 void register_engine(pybind11::module_ & m) {
     namespace py = pybind11;
-    py::class_<Engine>(m, "Engine")
+    py::class_<Engine, std::shared_ptr<Engine>>(m, "Engine")
         .def(py::init([](std::shared_ptr<Model> model, uint32_t n_ctx, int32_t threads) {
                  EngineParams p;
                  p.n_ctx = n_ctx;
                  p.n_threads = threads;
                  py::gil_scoped_release release;
-                 return std::make_unique<Engine>(std::move(model), p);
+                 // ~Engine joins the worker, which may be waiting for the GIL (log handler): never hold it there.
+                 return std::shared_ptr<Engine>(new Engine(std::move(model), p), [](Engine * e) {
+                     if (PyGILState_Check()) {
+                         py::gil_scoped_release unlocked;
+                         delete e;
+                     } else {
+                         delete e;
+                     }
+                 });
              }),
              py::arg("model"), py::arg("n_ctx") = 0, py::arg("threads") = 0)
         .def_property_readonly("n_ctx", &Engine::n_ctx)

@@ -16,7 +16,10 @@ from .types import Completion, ModelInfo, Timings, Usage
 Prompt = Union[str, Sequence[int]]
 Message = Mapping[str, str]
 
-_SEED_LIMIT = 2**32
+# llama.cpp reads seed 0xFFFFFFFF as "pick a random one", so the last reproducible seed is one below.
+_SEED_LIMIT = 2**32 - 1
+MAX_CONTEXT = 2**20
+MAX_THREADS = 512  # ggml's limit
 
 
 class Model:
@@ -38,8 +41,8 @@ class Model:
         self._engine: _core.Engine | None = None
         self._model: _core.Model | None = None
         self._engine_lock = threading.Lock()
-        _check_int("n_ctx", n_ctx, minimum=0)
-        _check_int("threads", threads, minimum=0)
+        _check_int("n_ctx", n_ctx, minimum=0, maximum=MAX_CONTEXT)
+        _check_int("threads", threads, minimum=0, maximum=MAX_THREADS)
         self._n_ctx, self._threads = n_ctx, threads
         resolved = default_model_path() if path is None else os.fspath(path)
         self._model = _core.Model(resolved, vocab_only=bool(vocab_only))
@@ -112,7 +115,7 @@ class Model:
         """Like `generate`, but yields the text as it is produced. Pieces never split a UTF-8
         character; closing the iterator (or Ctrl-C) cancels the request."""
         generation = self._submit(prompt, options)
-        return CompletionStream(generation)
+        return CompletionStream(generation, owner=self)
 
     @overload
     def chat(self, messages: Sequence[Message], *, stream: Literal[False] = ..., **options: Any) -> Completion: ...
@@ -151,9 +154,10 @@ class Model:
 
     def bench(self, n_prompt: int = 512, n_gen: int = 128, repetitions: int = 3, threads: int = 0) -> list[dict[str, Any]]:
         """Prompt (pp) and generation (tg) throughput measured like llama-bench, on a context of its own."""
-        for name, value in (("n_prompt", n_prompt), ("n_gen", n_gen), ("threads", threads)):
-            _check_int(name, value, minimum=0)
-        _check_int("repetitions", repetitions, minimum=1)
+        _check_int("n_prompt", n_prompt, minimum=0, maximum=65536)
+        _check_int("n_gen", n_gen, minimum=0, maximum=65536)
+        _check_int("threads", threads, minimum=0, maximum=MAX_THREADS)
+        _check_int("repetitions", repetitions, minimum=1, maximum=1000)
         results = _core.bench(self._require_model(), n_prompt, n_gen, repetitions, threads)
         return [
             {"model": os.path.basename(self._info.path), "test": r.test, "n_prompt": r.n_prompt, "n_gen": r.n_gen,
@@ -231,9 +235,7 @@ def _request(
     s.min_p = _number("min_p", min_p)
     s.repeat_penalty = _number("repeat_penalty", repeat_penalty)
     if seed is not None:
-        _check_int("seed", seed, minimum=0)
-        if seed >= _SEED_LIMIT:
-            raise InvalidRequestError("seed must be below 2**32")
+        _check_int("seed", seed, minimum=0, maximum=_SEED_LIMIT - 1)
         s.seed = seed
     stops = [stop] if isinstance(stop, str) else list(stop)
     if not all(isinstance(x, str) for x in stops):
@@ -243,11 +245,13 @@ def _request(
     return req
 
 
-def _check_int(name: str, value: object, *, minimum: int) -> None:
+def _check_int(name: str, value: object, *, minimum: int, maximum: int = 2**31 - 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRequestError(f"{name} must be an integer")
     if value < minimum:
         raise InvalidRequestError(f"{name} must be >= {minimum}")
+    if value > maximum:
+        raise InvalidRequestError(f"{name} must be <= {maximum}")
 
 
 def _number(name: str, value: object) -> float:
@@ -303,8 +307,9 @@ class CompletionStream(Iterator[str]):
     `completion` holds the final `Completion` (finish reason, usage, timings).
     """
 
-    def __init__(self, generation: _core.Generation) -> None:
+    def __init__(self, generation: _core.Generation, owner: Model) -> None:
         self._generation = generation
+        self._owner = owner  # a stream keeps its model open: `Model(p).stream(...)` must not be cancelled
         self.completion: Completion | None = None
 
     def __iter__(self) -> CompletionStream:

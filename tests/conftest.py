@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -99,7 +100,63 @@ def bad_models(tmp_path_factory: pytest.TempPathFactory, default_model_path: str
     offset = bytearray(data)
     offset[type_at + 4:type_at + 12] = (2**40).to_bytes(8, "little")
     write("bad_tensor_offset", bytes(offset))
+
+    # Well-formed files whose values llama.cpp would assert on (abort) rather than reject.
+    values = _value_offsets(data)
+    for name, count in (("zero_layers", 0), ("too_many_layers", 100_000)):
+        patched = bytearray(data)
+        struct.pack_into("<I", patched, values["llama.block_count"], count)
+        write(name, bytes(patched))
+    heads = bytearray(data)
+    struct.pack_into("<I", heads, values["llama.attention.head_count"], 7)
+    write("bad_head_count", bytes(heads))
+    write("duplicate_token", _duplicate_a_token(data, values))
     return files
+
+
+def _value_offsets(data: bytes) -> dict[str, int]:
+    """Byte offset of each metadata value in a GGUF (for string arrays: of each element, keyed 'key[i]')."""
+    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+    n_kv = struct.unpack_from("<Q", data, 16)[0]
+    pos, out = 24, {}
+
+    def skip_string(at: int) -> int:
+        return at + 8 + struct.unpack_from("<Q", data, at)[0]
+
+    for _ in range(n_kv):
+        key_end = skip_string(pos)
+        key = data[pos + 8:key_end].decode()
+        vtype = struct.unpack_from("<I", data, key_end)[0]
+        pos = key_end + 4
+        out[key] = pos
+        if vtype == 8:
+            pos = skip_string(pos)
+        elif vtype == 9:
+            etype, count = struct.unpack_from("<IQ", data, pos)
+            pos += 12
+            for i in range(count):
+                if etype == 8:
+                    out[f"{key}[{i}]"] = pos
+                    pos = skip_string(pos)
+                else:
+                    pos += sizes[etype]
+        else:
+            pos += sizes[vtype]
+    return out
+
+
+def _duplicate_a_token(data: bytes, values: dict[str, int]) -> bytes:
+    """Overwrites one vocabulary entry with another of the same length."""
+    seen: dict[int, bytes] = {}
+    for i in range(1000, 5000):
+        at = values[f"tokenizer.ggml.tokens[{i}]"]
+        length = struct.unpack_from("<Q", data, at)[0]
+        if length in seen:
+            patched = bytearray(data)
+            patched[at + 8:at + 8 + length] = seen[length]
+            return bytes(patched)
+        seen[length] = data[at + 8:at + 8 + length]
+    raise AssertionError("no two vocabulary entries of equal length")
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,10 @@ EXPECTED = {
     "bad_tensor_dims": "dimensions",
     "bad_tensor_type": "unknown type",
     "bad_tensor_offset": "past the end",
+    "zero_layers": "block_count 0",
+    "too_many_layers": "block_count 100000",
+    "duplicate_token": "duplicate token",
+    "bad_head_count": "n_rot",  # llama.cpp's own reason, not its generic wrapper
 }
 
 
@@ -136,6 +140,48 @@ def test_bad_constructor_arguments(default_model_path: str) -> None:
 def test_detokenize_rejects_unknown_ids(model: ohai.Model) -> None:
     with pytest.raises(ohai.InvalidRequestError, match="out of range"):
         model.detokenize([model.info.n_vocab + 5])
+
+
+@pytest.mark.parametrize("kind", ["duplicate_token", "zero_layers"])
+def test_bad_values_are_refused_even_vocab_only(bad_models: dict[str, Path], kind: str) -> None:
+    with pytest.raises(ohai.ModelLoadError, match=EXPECTED[kind]):
+        ohai.Model(bad_models[kind], vocab_only=True)
+
+
+@pytest.mark.parametrize(("option", "value"), [("n_ctx", 2**32), ("threads", 3_000_000_000), ("threads", 100_000)])
+def test_oversized_constructor_arguments(default_model_path: str, option: str, value: int) -> None:
+    with pytest.raises(ohai.InvalidRequestError, match=option):
+        ohai.Model(default_model_path, **{option: value})  # type: ignore[arg-type]
+
+
+def test_oversized_cli_numbers_are_one_line_errors(default_model_path: str, ohai_cli_bin: str) -> None:
+    for args in (["run", "-m", default_model_path, "-c", "4294967296", "hi"],
+                 ["run", "-m", default_model_path, "-t", "3000000000", "hi"],
+                 ["bench", "-m", default_model_path, "-t", "3000000000"]):
+        r = run_ohai(*args)
+        assert r.returncode == 1 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = subprocess.run([ohai_cli_bin, "-m", default_model_path, "-p", "x", "-t", "4294967297"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "-t must be in" in r.stderr
+
+
+def test_quantize_never_overwrites_its_source(tmp_path: Path, default_model_path: str) -> None:
+    src = tmp_path / "model.gguf"
+    src.write_bytes(Path(default_model_path).read_bytes())
+    link = tmp_path / "alias.gguf"
+    link.symlink_to(src)
+    with pytest.raises(ohai.InvalidRequestError, match="differ"):
+        ohai.quantize(src, link, "Q8_0")
+    assert src.stat().st_size == Path(default_model_path).stat().st_size
+
+
+def test_quantize_over_a_loaded_model_leaves_it_working(tmp_path: Path, tiny_model_path: Path) -> None:
+    target = tmp_path / "tiny-q8.gguf"
+    ohai.quantize(tiny_model_path, target, "Q8_0")
+    with ohai.Model(target, n_ctx=64) as loaded:
+        before = loaded.generate("Hello", max_tokens=4, temperature=0).text
+        ohai.quantize(tiny_model_path, target, "Q4_0")  # replaces the file the model has mapped
+        assert loaded.generate("Hello", max_tokens=4, temperature=0).text == before
 
 
 def test_bad_quantize_requests(tmp_path: Path, bad_models: dict[str, Path], default_model_path: str) -> None:

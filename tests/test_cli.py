@@ -147,3 +147,11 @@ def test_python_dash_m_help() -> None:
     assert r.returncode == 0
     for command in ("run", "chat", "info", "bench", "quantize"):
         assert command in r.stdout
+
+
+def test_chat_forgets_old_turns_when_the_context_fills(default_model_path: str) -> None:
+    turns = "Tell me about the moon.\nAnd the sun?\nAnd Mars?\nAnd Venus?\nAnd Jupiter?\n"
+    r = run_ohai("chat", "-m", default_model_path, "-c", "160", "-n", "40", "--temp", "0", input=turns)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    assert len([line for line in r.stdout.splitlines() if line.strip()]) >= 5

@@ -111,6 +111,29 @@ def test_closing_a_stream_cancels(model: ohai.Model) -> None:
     assert time.monotonic() - start < 30
 
 
+def test_stream_keeps_its_model_open(default_model_path: str) -> None:
+    # No reference to the Model is kept by the caller: the stream must still run to the end.
+    pieces = ohai.Model(default_model_path, n_ctx=256).stream("The capital of France is", max_tokens=8, temperature=0)
+    text = "".join(pieces)
+    assert pieces.completion is not None and pieces.completion.finish_reason != "cancelled"
+    assert text
+
+
+def test_decode_rate_counts_decode_steps(model: ohai.Model) -> None:
+    one = model.generate("Hello", max_tokens=1, temperature=0)
+    assert one.timings.decode_per_second == 0.0  # no decode step happened: the token came from the prompt
+    five = model.generate("Hello there, how", max_tokens=5, temperature=0)
+    if five.usage.completion_tokens == 5:
+        assert five.timings.decode_per_second == pytest.approx(4 / (five.timings.decode_ms / 1000), rel=1e-6)
+
+
+def test_largest_seed_is_reproducible(model: ohai.Model) -> None:
+    opts = {"max_tokens": 12, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0, "seed": 2**32 - 2}
+    assert model.generate("Once", **opts).text == model.generate("Once", **opts).text
+    with pytest.raises(ohai.InvalidRequestError, match="seed"):
+        model.generate("Once", seed=2**32 - 1)
+
+
 def test_cancel_from_another_thread(model: ohai.Model) -> None:
     pieces = model.chat(LONG_STORY, stream=True, max_tokens=1500, **GREEDY)
     threading.Timer(0.5, pieces.close).start()

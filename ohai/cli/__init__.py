@@ -49,6 +49,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except (OhaiError, OSError, ValueError) as exc:
+    except (OhaiError, OSError, ValueError, OverflowError) as exc:
         print(f"ohai: error: {exc}", file=sys.stderr)
         return 1

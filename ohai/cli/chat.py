@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .._core import ContextOverflowError
+from ..model import Model
 from .common import add_model_arguments, add_sampling_arguments, open_model, sampling_options, write
 
 HELP = "chat with the model interactively (empty line or Ctrl-D ends; /reset clears the history)"
@@ -13,6 +15,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     add_sampling_arguments(parser)
     parser.add_argument("-s", "--system", help="system prompt")
+
+
+def forget_old_turns(model: Model, history: list[dict[str, str]], *, keep: int, reserve: int) -> None:
+    """Drop the oldest messages after the first `keep` (the system prompt) until the
+    conversation leaves room for an answer of `reserve` tokens."""
+    room = model.n_ctx - min(max(reserve, 1), model.n_ctx // 2)
+    while len(history) > keep + 1:
+        prompt = model.apply_chat_template(history)
+        if len(model.tokenize(prompt, add_special=True, parse_special=True)) <= room:
+            return
+        del history[keep]
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -34,8 +47,14 @@ def execute(args: argparse.Namespace) -> int:
                 history = list(base)
                 continue
             history.append({"role": "user", "content": message})
+            forget_old_turns(model, history, keep=len(base), reserve=args.max_tokens)
             answer: list[str] = []
-            pieces = model.chat(history, stream=True, **options)
+            try:
+                pieces = model.chat(history, stream=True, **options)
+            except ContextOverflowError as exc:
+                print(f"ohai: error: {exc}", file=sys.stderr)
+                history.pop()
+                continue
             try:
                 for piece in pieces:
                     answer.append(piece)

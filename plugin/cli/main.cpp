@@ -1,5 +1,6 @@
 // ohai-cli: the native equivalent of `ohai run`, for devices without Python.
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -38,11 +39,13 @@ struct Options {
     std::exit(1);
 }
 
-long long parse_int(const char * flag, const char * v) {
+long long parse_int(const char * flag, const char * v, long long lo, long long hi) {
     char * end = nullptr;
     errno = 0;
     long long x = std::strtoll(v, &end, 10);
     if (errno || end == v || *end) die(std::string("invalid integer for ") + flag + ": '" + v + "'");
+    if (x < lo || x > hi)
+        die(std::string(flag) + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
     return x;
 }
 
@@ -64,11 +67,11 @@ Options parse(int argc, char ** argv) {
         if (a == "-h" || a == "--help") { std::fputs(kUsage, stdout); std::exit(0); }
         else if (a == "-m" || a == "--model") o.model = value();
         else if (a == "-p" || a == "--prompt") { o.prompt = value(); o.have_prompt = true; }
-        else if (a == "-n" || a == "--max-tokens") o.max_tokens = static_cast<int>(parse_int("-n", value()));
+        else if (a == "-n" || a == "--max-tokens") o.max_tokens = static_cast<int>(parse_int("-n", value(), -1, INT32_MAX));
         else if (a == "--temp") o.temp = parse_float("--temp", value());
-        else if (a == "--seed") o.seed = parse_int("--seed", value());
-        else if (a == "-t" || a == "--threads") o.threads = static_cast<int>(parse_int("-t", value()));
-        else if (a == "-c" || a == "--ctx") o.ctx = static_cast<int>(parse_int("-c", value()));
+        else if (a == "--seed") o.seed = parse_int("--seed", value(), 0, 0xFFFFFFFELL);
+        else if (a == "-t" || a == "--threads") o.threads = static_cast<int>(parse_int("-t", value(), 0, 512));
+        else if (a == "-c" || a == "--ctx") o.ctx = static_cast<int>(parse_int("-c", value(), 0, 1 << 20));
         else if (a == "--chat") o.chat = true;
         else if (a == "--json") o.json = true;
         else die("unknown option '" + a + "' (see --help)");
@@ -78,8 +81,6 @@ Options parse(int argc, char ** argv) {
     if (o.prompt == "-") {
         o.prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     }
-    if (o.threads < 0 || o.ctx < 0) die("threads and context length must be >= 0");
-    if (o.seed > 0xFFFFFFFFLL) die("seed must fit in 32 bits");
     return o;
 }
 

@@ -97,7 +97,7 @@ std::vector<BenchResult> run_bench(const Model & model, const BenchParams & para
     if (params.n_prompt < 0 || params.n_gen < 0 || params.n_prompt > 65536 || params.n_gen > 65536)
         throw Error(ErrorCode::InvalidArgument, "n_prompt and n_gen must be in [0, 65536]");
     if (params.repetitions < 1 || params.repetitions > 1000) throw Error(ErrorCode::InvalidArgument, "repetitions must be in [1, 1000]");
-    if (params.n_threads < 0) throw Error(ErrorCode::InvalidArgument, "threads must be >= 0");
+    if (params.n_threads < 0 || params.n_threads > 512) throw Error(ErrorCode::InvalidArgument, "threads must be in [0, 512]");
     int32_t n_threads = params.n_threads;
     if (n_threads == 0) n_threads = std::max(1u, std::thread::hardware_concurrency());
     std::vector<BenchResult> results;

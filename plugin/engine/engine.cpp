@@ -11,6 +11,7 @@ namespace ohai {
 namespace {
 
 constexpr uint32_t kDefaultCtx = 4096;
+constexpr int32_t kMaxThreads = 512;   // GGML_MAX_N_THREADS
 constexpr size_t kMaxStopStrings = 16;
 constexpr size_t kMaxStopLength = 256;
 
@@ -25,7 +26,8 @@ uint32_t resolve_n_ctx(const Model & model, uint32_t requested) {
 Engine::Engine(std::shared_ptr<Model> model, const EngineParams & params) : model_(std::move(model)) {
     if (!model_) throw Error(ErrorCode::InvalidArgument, "no model");
     if (model_->vocab_only()) throw Error(ErrorCode::InvalidState, "the model was loaded vocab-only: it can tokenize but not generate");
-    if (params.n_threads < 0) throw Error(ErrorCode::InvalidArgument, "threads must be >= 0");
+    if (params.n_threads < 0 || params.n_threads > kMaxThreads)
+        throw Error(ErrorCode::InvalidArgument, "threads must be in [0, " + std::to_string(kMaxThreads) + "]");
     if (params.n_ctx > 0 && params.n_ctx < 8) throw Error(ErrorCode::InvalidArgument, "n_ctx must be at least 8");
     if (params.n_ctx > (1u << 20)) throw Error(ErrorCode::InvalidArgument, "n_ctx is larger than 1M tokens");
     n_ctx_ = resolve_n_ctx(*model_, params.n_ctx);
@@ -89,7 +91,9 @@ std::vector<std::vector<float>> Engine::embed(const std::vector<std::string> & t
     const int32_t n_embd = model_->info().n_embd;
     std::vector<std::vector<float>> out;
     scheduler_->run([&](WorkerContext & wc) {
-        llama_context * c = wc.embedding_context();
+        size_t longest = 0;
+        for (const auto & tokens : tokenized) longest = std::max(longest, tokens.size());
+        llama_context * c = wc.embedding_context(static_cast<uint32_t>(longest));
         for (const auto & tokens : tokenized) {
             llama_memory_clear(llama_get_memory(c), true);
             if (wc.decode(c, tokens, 0, tokens.size(), true) != 0)

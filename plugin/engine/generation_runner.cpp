@@ -47,7 +47,8 @@ Completion generate(WorkerContext & wc, Generation::Impl & gen) {
     size_t n_past = gen.prompt.size();
     const int32_t limit = req.max_tokens < 0 ? INT32_MAX : req.max_tokens;
     out.finish_reason = FinishReason::Length;
-    const auto t_decode = Clock::now();
+    auto t_decode = Clock::now();
+    int32_t n_decoded = 0;
     while (static_cast<int32_t>(out.tokens.size()) < limit) {
         if (cancelled()) { out.finish_reason = FinishReason::Cancelled; break; }
         const Token tok = llama_sampler_sample(sampler.get(), wc.ctx.get(), -1);
@@ -59,17 +60,20 @@ Completion generate(WorkerContext & wc, Generation::Impl & gen) {
         if (static_cast<int32_t>(out.tokens.size()) >= limit || n_past + 1 >= wc.n_ctx) break;
 
         sequence.push_back(tok);   // positions are indices into the whole sequence
+        // The first token came from the prompt's logits: decode time starts with the first decode.
+        if (n_decoded == 0) t_decode = Clock::now();
         rc = wc.decode(wc.ctx.get(), sequence, n_past, n_past + 1, false);
         if (rc == 2 || cancelled()) { out.finish_reason = FinishReason::Cancelled; break; }
         if (rc != 0) throw Error(ErrorCode::Internal, "llama_decode failed while generating (code " + std::to_string(rc) + ")");
         ++n_past;
+        ++n_decoded;
     }
-    out.timings.decode_ms = ms_since(t_decode);
+    out.timings.decode_ms = n_decoded > 0 ? ms_since(t_decode) : 0.0;
     gen.push_piece(stream.flush());
     out.text = stream.text();
     out.usage.completion_tokens = static_cast<int32_t>(out.tokens.size());
     out.timings.prompt_per_second = per_second(out.usage.prompt_tokens, out.timings.prompt_ms);
-    out.timings.decode_per_second = per_second(out.usage.completion_tokens, out.timings.decode_ms);
+    out.timings.decode_per_second = per_second(n_decoded, out.timings.decode_ms);
     return out;
 }
 

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "ggml.h"
 #include "ohai/error.h"
@@ -32,6 +34,60 @@ size_t scalar_size(uint32_t type) {
 
 [[noreturn]] void fail(const std::string & path, const std::string & why) {
     throw Error(ErrorCode::ModelLoad, "invalid GGUF file '" + path + "': " + why);
+}
+
+bool is_integer(uint32_t type) {
+    switch (type) {
+        case T_UINT8: case T_INT8: case T_UINT16: case T_INT16: case T_UINT32: case T_INT32:
+        case T_UINT64: case T_INT64: case T_BOOL: return true;
+        default: return false;
+    }
+}
+
+// The metadata values llama.cpp asserts on (instead of returning an error).
+struct Metadata {
+    std::unordered_map<std::string, int64_t> integers;
+    std::unordered_map<std::string, std::string> strings;
+
+    const int64_t * integer(const std::string & key) const {
+        auto it = integers.find(key);
+        return it == integers.end() ? nullptr : &it->second;
+    }
+};
+
+// Mirrors the GGML_ASSERTs in llama.cpp's hyperparameter and vocabulary loading (build 0c1e570),
+// which abort the process on out-of-range values in an otherwise well-formed file.
+void check_hyperparameters(const std::string & path, const Metadata & meta) {
+    auto arch_it = meta.strings.find("general.architecture");
+    if (arch_it == meta.strings.end()) return;   // llama.cpp reports this one itself
+    const std::string arch = arch_it->second + ".";
+    auto get = [&](const char * name, int64_t fallback) {
+        const int64_t * v = meta.integer(arch + name);
+        return v ? *v : fallback;
+    };
+    const int64_t * layers = meta.integer(arch + "block_count");
+    if (layers && (*layers <= 0 || *layers > 512)) fail(path, "block_count " + std::to_string(*layers) + " is out of range");
+    const int64_t n_layer = layers ? *layers : 0;
+    if (get("nextn_predict_layers", 0) < 0 || get("nextn_predict_layers", 0) > n_layer)
+        fail(path, "nextn_predict_layers is out of range");
+    const int64_t experts = get("expert_count", 0), used = get("expert_used_count", 0);
+    const int64_t groups = get("expert_group_count", 0), groups_used = get("expert_group_used_count", 0);
+    if (experts < 0 || experts > 1024) fail(path, "expert_count is out of range");
+    if (used < 0 || used > experts) fail(path, "expert_used_count is out of range");
+    if (experts > 0) {
+        if (used == 0) fail(path, "expert_used_count must be positive when there are experts");
+        if (groups < 0 || groups >= experts) fail(path, "expert_group_count is out of range");
+        if (groups > 1 && (experts % groups != 0 || groups_used <= 0 || groups_used >= groups))
+            fail(path, "expert groups are inconsistent");
+    } else if (groups != 0) {
+        fail(path, "expert_group_count without experts");
+    }
+    auto scaling = meta.strings.find(arch + "rope.scaling.type");
+    if (scaling != meta.strings.end()) {
+        static const char * known[] = {"none", "linear", "yarn", "longrope"};
+        if (std::find(std::begin(known), std::end(known), scaling->second) == std::end(known))
+            fail(path, "unknown rope.scaling.type '" + scaling->second + "'");
+    }
 }
 
 struct FileCloser { void operator()(FILE * f) const { std::fclose(f); } };
@@ -72,6 +128,22 @@ private:
     uint64_t offset_ = 0;
 };
 
+int64_t read_integer(Reader & r, uint32_t type) {
+    switch (type) {
+        case T_UINT8: case T_BOOL: return r.get<uint8_t>("value");
+        case T_INT8:   return r.get<int8_t>("value");
+        case T_UINT16: return r.get<uint16_t>("value");
+        case T_INT16:  return r.get<int16_t>("value");
+        case T_UINT32: return r.get<uint32_t>("value");
+        case T_INT32:  return r.get<int32_t>("value");
+        case T_INT64:  return r.get<int64_t>("value");
+        default: {
+            const uint64_t v = r.get<uint64_t>("value");
+            return v > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(v);
+        }
+    }
+}
+
 }  // namespace
 
 void check_gguf_file(const std::string & path) {
@@ -100,34 +172,49 @@ void check_gguf_file(const std::string & path) {
     if (n_tensors > r.remaining() / 24) fail(path, "corrupt tensor count " + std::to_string(n_tensors));
 
     uint64_t alignment = 32;
+    Metadata meta;
     for (uint64_t i = 0; i < n_kv; ++i) {
         const std::string key = r.string("key");
         const uint32_t type = r.get<uint32_t>("value type");
         if (type >= T_COUNT) fail(path, "corrupt value type " + std::to_string(type) + " for key '" + key + "'");
         if (type == T_STRING) {
-            r.string(key.c_str());
+            meta.strings[key] = r.string(key.c_str());
         } else if (type == T_ARRAY) {
             const uint32_t elem = r.get<uint32_t>("array type");
             const uint64_t count = r.get<uint64_t>("array length");
             if (elem == T_STRING) {
                 if (count > r.remaining() / 8) fail(path, "corrupt array length for key '" + key + "'");
-                for (uint64_t j = 0; j < count; ++j) r.string(key.c_str());
+                const bool vocabulary = key == "tokenizer.ggml.tokens";
+                std::unordered_set<std::string> seen;
+                for (uint64_t j = 0; j < count; ++j) {
+                    std::string s = r.string(key.c_str());
+                    // llama.cpp asserts that token strings are unique.
+                    if (vocabulary && !seen.insert(std::move(s)).second) fail(path, "duplicate token in the vocabulary");
+                }
             } else {
                 const size_t es = scalar_size(elem);
                 if (es == 0) fail(path, "unsupported array element type for key '" + key + "'");
                 if (count > r.remaining() / es) fail(path, "corrupt array length for key '" + key + "'");
-                r.skip(count * es, key.c_str());
+                if (is_integer(elem) && count <= 4096) {
+                    int64_t max_value = 0;
+                    for (uint64_t j = 0; j < count; ++j) max_value = std::max(max_value, read_integer(r, elem));
+                    meta.integers[key] = max_value;   // per-layer arrays: the largest entry is what matters
+                } else {
+                    r.skip(count * es, key.c_str());
+                }
+            }
+        } else if (is_integer(type)) {
+            const int64_t v = read_integer(r, type);
+            meta.integers[key] = v;
+            if (key == "general.alignment") {
+                if (v <= 0 || v > (1 << 20) || (v & (v - 1)) != 0) fail(path, "general.alignment is not a power of two");
+                alignment = static_cast<uint64_t>(v);
             }
         } else {
-            const size_t es = scalar_size(type);
-            if (key == "general.alignment" && type == T_UINT32) {
-                alignment = r.get<uint32_t>("general.alignment");
-                if (alignment == 0 || (alignment & (alignment - 1)) != 0) fail(path, "general.alignment is not a power of two");
-            } else {
-                r.skip(es, key.c_str());
-            }
+            r.skip(scalar_size(type), key.c_str());
         }
     }
+    check_hyperparameters(path, meta);
 
     struct TensorSpan { uint64_t offset, bytes; };
     std::unique_ptr<TensorSpan[]> spans(new TensorSpan[n_tensors ? n_tensors : 1]);

@@ -26,7 +26,8 @@ LogLevel from_ggml(ggml_log_level level, LogLevel continued) {
 }
 
 void emit(LogLevel level, const std::string & line) {
-    if (level == LogLevel::Error) t_last_error = line;
+    // The first error since the last take is the cause; later ones are generic wrappers.
+    if (level == LogLevel::Error && t_last_error.empty()) t_last_error = line;
     LogHandler handler;
     {
         std::lock_guard<std::mutex> lock(g_mutex);

@@ -1,6 +1,11 @@
 #include "ohai/quantize.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <thread>
 #include <mutex>
 #include <utility>
 
@@ -24,14 +29,37 @@ const std::pair<const char *, llama_ftype> kTypes[] = {
 // llama.cpp reports quantization progress only as log lines "[  3/ 30] name ...".
 // One quantization at a time can observe them, so the progress hook is process-wide.
 std::mutex g_quantize_mutex;
-QuantizeProgress g_progress;
+const QuantizeProgress * g_progress = nullptr;   // the caller's, alive for the whole call
+std::thread::id g_quantize_thread;
 ggml_log_callback g_prev_log = nullptr;
 void * g_prev_log_data = nullptr;
 
 void progress_log(ggml_log_level level, const char * text, void * data) {
     int done = 0, total = 0;
-    if (text && g_progress && std::sscanf(text, "[%d/%d]", &done, &total) == 2 && total > 0) g_progress(done, total);
+    // Only the quantizing thread reports progress; other threads' lines pass straight through.
+    if (text && g_progress && std::this_thread::get_id() == g_quantize_thread &&
+        std::sscanf(text, "[%d/%d]", &done, &total) == 2 && total > 0)
+        (*g_progress)(done, total);
     if (g_prev_log) g_prev_log(level, text, data);
+}
+
+// Restores the log callback however quantize() leaves.
+struct ProgressHook {
+    ProgressHook(const QuantizeProgress & progress) {
+        g_progress = progress ? &progress : nullptr;
+        g_quantize_thread = std::this_thread::get_id();
+        llama_log_get(&g_prev_log, &g_prev_log_data);
+        llama_log_set(progress_log, g_prev_log_data);
+    }
+    ~ProgressHook() {
+        llama_log_set(g_prev_log, g_prev_log_data);
+        g_progress = nullptr;
+    }
+};
+
+bool same_file(const std::string & a, const std::string & b) {
+    struct stat sa {}, sb {};
+    return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 }  // namespace
@@ -53,7 +81,7 @@ void quantize(const std::string & src, const std::string & dst, const std::strin
         throw Error(ErrorCode::InvalidArgument, "unknown quantization type '" + type + "' (known: " + known + ")");
     }
     if (dst.empty()) throw Error(ErrorCode::InvalidArgument, "no output path");
-    if (dst == src) throw Error(ErrorCode::InvalidArgument, "the output path must differ from the input");
+    if (dst == src || same_file(src, dst)) throw Error(ErrorCode::InvalidArgument, "the output path must differ from the input");
     install_native_log_hook();
     check_gguf_file(src);
 
@@ -62,26 +90,29 @@ void quantize(const std::string & src, const std::string & dst, const std::strin
     qp.nthread = params.n_threads;
     qp.allow_requantize = params.allow_requantize;
 
+    // Written next to `dst` and renamed into place: a model that has `dst` memory-mapped keeps
+    // its old file, and a failure leaves no half-written output.
+    const std::string partial = dst + ".partial";
     std::lock_guard<std::mutex> lock(g_quantize_mutex);
-    g_progress = progress;
-    llama_log_get(&g_prev_log, &g_prev_log_data);
-    llama_log_set(progress_log, g_prev_log_data);
     take_last_native_error();
     uint32_t rc = 1;
-    try {
-        rc = llama_model_quantize(src.c_str(), dst.c_str(), &qp);
-    } catch (const std::exception & e) {
-        // llama_model_quantize catches internally in most builds; keep the boundary tight anyway.
-        llama_log_set(g_prev_log, g_prev_log_data);
-        g_progress = nullptr;
-        throw Error(ErrorCode::Internal, std::string("quantization failed: ") + e.what());
+    {
+        ProgressHook hook(progress);
+        try {
+            rc = llama_model_quantize(src.c_str(), partial.c_str(), &qp);
+        } catch (const std::exception & e) {
+            std::remove(partial.c_str());
+            throw Error(ErrorCode::Internal, std::string("quantization failed: ") + e.what());
+        }
     }
-    llama_log_set(g_prev_log, g_prev_log_data);
-    g_progress = nullptr;
     if (rc != 0) {
         std::string why = take_last_native_error();
-        std::remove(dst.c_str());
+        std::remove(partial.c_str());
         throw Error(ErrorCode::Internal, "quantization of '" + src + "' failed" + (why.empty() ? "" : ": " + why));
+    }
+    if (std::rename(partial.c_str(), dst.c_str()) != 0) {
+        std::remove(partial.c_str());
+        throw Error(ErrorCode::InvalidArgument, "cannot write '" + dst + "': " + std::strerror(errno));
     }
 }
 

@@ -15,6 +15,8 @@ void check_sampling(const SamplingParams & p) {
     if (!std::isfinite(p.min_p) || p.min_p < 0 || p.min_p > 1) bad("min_p must be in [0, 1]");
     if (!std::isfinite(p.repeat_penalty) || p.repeat_penalty <= 0) bad("repeat_penalty must be > 0");
     if (p.repeat_last_n < 0) bad("repeat_last_n must be >= 0");
+    // llama.cpp reads this value as "choose a random seed": it could never reproduce a run.
+    if (p.seed && *p.seed == LLAMA_DEFAULT_SEED) bad("seed must be below 4294967295");
 }
 
 llama_sampler_ptr make_sampler(const SamplingParams & p, int32_t n_vocab) {
@@ -33,7 +35,8 @@ llama_sampler_ptr make_sampler(const SamplingParams & p, int32_t n_vocab) {
     if (p.top_p < 1.0f) llama_sampler_chain_add(chain.get(), llama_sampler_init_top_p(p.top_p, 1));
     if (p.min_p > 0.0f) llama_sampler_chain_add(chain.get(), llama_sampler_init_min_p(p.min_p, 1));
     llama_sampler_chain_add(chain.get(), llama_sampler_init_temp(p.temperature));
-    const uint32_t seed = p.seed ? *p.seed : std::random_device{}();
+    uint32_t seed = p.seed ? *p.seed : std::random_device{}();
+    if (seed == LLAMA_DEFAULT_SEED) seed = 0;
     llama_sampler_chain_add(chain.get(), llama_sampler_init_dist(seed));
     return chain;
 }

@@ -7,7 +7,9 @@ namespace ohai {
 Scheduler::Scheduler(std::shared_ptr<Model> model, const EngineParams & params, uint32_t n_ctx) {
     std::promise<void> started;
     auto ready = started.get_future();
-    worker_ = std::thread([this, model, params, n_ctx, &started] { worker_main(model, params, n_ctx, started); });
+    worker_ = std::thread([this, model, params, n_ctx, started = std::move(started)]() mutable {
+        worker_main(model, params, n_ctx, started);
+    });
     try {
         ready.get();
     } catch (...) {
@@ -83,7 +85,14 @@ void Scheduler::close() {
     }
     wake_.notify_all();
     std::lock_guard<std::mutex> lock(join_mutex_);   // close() may race with itself (e.g. close + destructor)
-    if (worker_.joinable() && worker_.get_id() != std::this_thread::get_id()) worker_.join();
+    if (!worker_.joinable()) return;
+    if (worker_.get_id() == std::this_thread::get_id()) {
+        // Closed from inside a request (e.g. a log handler dropped the last reference): the
+        // worker cannot join itself; it leaves its loop once the queue is drained.
+        worker_.detach();
+    } else {
+        worker_.join();
+    }
 }
 
 }  // namespace ohai

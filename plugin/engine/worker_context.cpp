@@ -46,13 +46,18 @@ WorkerContext::WorkerContext(std::shared_ptr<Model> m, const EngineParams & p, u
     }
 }
 
-llama_context * WorkerContext::embedding_context() {
-    if (!embed_ctx) {
-        llama_context_params cp = base_params(params, n_ctx, this);
+llama_context * WorkerContext::embedding_context(uint32_t n_tokens) {
+    // A pooled sequence must fit one micro-batch, and the micro-batch sets the size of the
+    // compute buffers: size the context to the longest text seen, not to the whole context.
+    const uint32_t needed = std::min(n_ctx, (std::max<uint32_t>(n_tokens, 1) + 255) / 256 * 256);
+    if (!embed_ctx || needed > embed_capacity) {
+        embed_ctx.reset();
+        llama_context_params cp = base_params(params, needed, this);
         cp.embeddings = true;
         // Causal LMs declare no pooling; mean pooling over the sequence is the usual choice for them.
         cp.pooling_type = LLAMA_POOLING_TYPE_MEAN;
-        cp.n_batch = cp.n_ubatch = n_ctx;   // a pooled sequence must fit one micro-batch
+        cp.n_batch = cp.n_ubatch = needed;
+        embed_capacity = needed;
         take_last_native_error();
         embed_ctx.reset(llama_init_from_model(model->handle(), cp));
         if (!embed_ctx) {
@@ -66,7 +71,8 @@ llama_context * WorkerContext::embedding_context() {
 void WorkerContext::clear() { llama_memory_clear(llama_get_memory(ctx.get()), true); }
 
 int WorkerContext::decode(llama_context * c, const std::vector<Token> & tokens, size_t begin, size_t end, bool all_logits) {
-    const size_t n_batch = llama_n_batch(c);
+    const size_t n_batch = std::min<size_t>(llama_n_batch(c), end - begin);
+    if (n_batch == 0) return 0;
     llama_batch batch = llama_batch_init(static_cast<int32_t>(n_batch), 0, 1);
     int rc = 0;
     for (size_t start = begin; start < end && rc == 0; start += n_batch) {

@@ -20,10 +20,12 @@ struct WorkerContext {
     uint32_t n_ctx;
     llama_context_ptr ctx;
     llama_context_ptr embed_ctx;   // lazily, see embedding_context()
+    uint32_t embed_capacity = 0;
     // The request being served: decode aborts as soon as it is cancelled.
     std::atomic<const std::atomic<bool> *> cancel_flag{nullptr};
 
-    llama_context * embedding_context();
+    // A context that pools sequences of up to `n_tokens` (grown on demand, at most n_ctx).
+    llama_context * embedding_context(uint32_t n_tokens);
     // Empties the KV cache of the generation context.
     void clear();
     // Decodes tokens[begin, end) of sequence 0 at positions begin.. in chunks of n_batch; when

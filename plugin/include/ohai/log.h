@@ -16,8 +16,8 @@ using LogHandler = std::function<void(LogLevel level, const std::string & line)>
 // The default is quiet: no handler, level None.
 void set_log_handler(LogHandler handler, LogLevel min_level);
 
-// The last error line llama.cpp logged on the calling thread, cleared by each call;
-// used to make load failures say why.
+// The first error line llama.cpp logged on the calling thread since the previous call
+// (which clears it); used to make load failures say why.
 std::string take_last_native_error();
 
 // Routes llama.cpp/ggml logging through ohai; idempotent.
