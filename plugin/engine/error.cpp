@@ -1,5 +1,4 @@
 #include "ohai/error.h"
-#include "ohai/generation.h"
 
 namespace ohai {
 
@@ -11,15 +10,6 @@ const char * error_code_name(ErrorCode code) {
         case ErrorCode::InvalidState:    return "invalid_state";
         case ErrorCode::Cancelled:       return "cancelled";
         case ErrorCode::Internal:        return "internal";
-    }
-    return "unknown";
-}
-
-const char * finish_reason_name(FinishReason reason) {
-    switch (reason) {
-        case FinishReason::Stop:      return "stop";
-        case FinishReason::Length:    return "length";
-        case FinishReason::Cancelled: return "cancelled";
     }
     return "unknown";
 }

@@ -2,6 +2,15 @@
 
 namespace ohai {
 
+const char * finish_reason_name(FinishReason reason) {
+    switch (reason) {
+        case FinishReason::Stop:      return "stop";
+        case FinishReason::Length:    return "length";
+        case FinishReason::Cancelled: return "cancelled";
+    }
+    return "unknown";
+}
+
 Generation::Generation(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Generation::~Generation() = default;
 

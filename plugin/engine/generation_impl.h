@@ -8,7 +8,7 @@
 #include <mutex>
 #include <optional>
 
-#include "ohai/engine.h"
+#include "ohai/generation.h"
 #include "ohai/error.h"
 
 namespace ohai {

@@ -1,6 +1,6 @@
 #include "scheduler.h"
 
-#include "generation_runner.h"
+#include "generation_session.h"
 
 namespace ohai {
 
@@ -42,7 +42,7 @@ void Scheduler::worker_main(std::shared_ptr<Model> model, EngineParams params, u
             running_ = job.generation;
         }
         if (job.generation) {
-            run_generation(*wc, job.generation->impl());
+            run_one(*wc, job.generation);
         } else {
             try {
                 job.task(*wc);
@@ -54,6 +54,22 @@ void Scheduler::worker_main(std::shared_ptr<Model> model, EngineParams params, u
         std::lock_guard<std::mutex> lock(mutex_);
         running_.reset();
     }
+}
+
+void Scheduler::run_one(WorkerContext & wc, const std::shared_ptr<Generation> & generation) {
+    // One session at a time on sequence 0. Serving several at once means: more sessions, each
+    // on its own sequence, all adding their inputs to this one batch before the decode.
+    GenerationSession session(wc, generation, 0);
+    wc.cancel_flag = &session.cancel_flag();
+    const int32_t capacity = static_cast<int32_t>(llama_n_batch(wc.ctx.get()));
+    llama_batch batch = llama_batch_init(capacity, 0, 1);
+    while (!session.done()) {
+        batch.n_tokens = 0;
+        session.add_inputs(batch, capacity);
+        session.after_decode(llama_decode(wc.ctx.get(), batch));
+    }
+    llama_batch_free(batch);
+    wc.cancel_flag = nullptr;
 }
 
 void Scheduler::push(Job job) {

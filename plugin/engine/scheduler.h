@@ -1,6 +1,7 @@
 // The request queue and the worker thread that owns the llama.cpp contexts.
-// Requests run in arrival order, one at a time; batching several generations into
-// one decode changes this file only.
+// Generations run in arrival order, one at a time, driven step by step as
+// GenerationSessions; batching several sessions into one decode changes this
+// scheduler only (run_one becomes a loop over active sessions).
 #pragma once
 
 #include <condition_variable>
@@ -37,6 +38,7 @@ private:
     void worker_main(std::shared_ptr<Model> model, EngineParams params, uint32_t n_ctx,
                      std::promise<void> & started);
     void push(Job job);
+    static void run_one(WorkerContext & wc, const std::shared_ptr<Generation> & generation);
 
     std::mutex mutex_;
     std::condition_variable wake_;

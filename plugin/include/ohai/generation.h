@@ -1,7 +1,9 @@
 // ohai — what a caller asks the engine to generate, and what it gets back.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,6 +53,33 @@ struct Completion {
     FinishReason finish_reason = FinishReason::Stop;
     Usage usage;
     Timings timings;
+};
+
+// A submitted generation: the caller reads its text pieces as they are
+// produced and its final Completion. Shared between the caller and the worker.
+class Generation {
+public:
+    enum class Poll { Piece, Done, Timeout };
+
+    // Waits up to `timeout` for the next piece of text. Pieces never split a UTF-8 character
+    // and never contain (part of) a stop string. Returns Done once all pieces were read.
+    Poll next(std::string & piece, std::chrono::milliseconds timeout);
+    // Blocks until the request ends; returns its Completion or throws its Error.
+    Completion wait();
+    // Waits up to `timeout` for the request to end; true when it has.
+    bool wait_for(std::chrono::milliseconds timeout);
+    // Asks the worker to stop this request; safe from any thread, any number of times.
+    void cancel();
+    bool cancelled() const;
+
+    // Worker side.
+    struct Impl;
+    explicit Generation(std::unique_ptr<Impl> impl);
+    ~Generation();
+    Impl & impl() { return *impl_; }
+
+private:
+    std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace ohai

@@ -1,0 +1,98 @@
+#include "generation_session.h"
+
+#include <climits>
+
+namespace ohai {
+namespace {
+
+double ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+double per_second(int32_t n, double ms) { return ms > 0 ? n * 1000.0 / ms : 0.0; }
+
+}  // namespace
+
+GenerationSession::GenerationSession(WorkerContext & wc, std::shared_ptr<Generation> generation, llama_seq_id seq)
+    : wc_(wc), generation_(std::move(generation)), seq_(seq), text_(gen().request.stop) {
+    const GenerateRequest & req = gen().request;
+    sequence_ = gen().prompt;
+    out_.usage.prompt_tokens = static_cast<int32_t>(sequence_.size());
+    limit_ = req.max_tokens < 0 ? INT32_MAX : req.max_tokens;
+    if (gen().cancel_requested) {
+        finish(FinishReason::Cancelled);
+        return;
+    }
+    try {
+        sampler_ = make_sampler(req.sampling, wc_.model->info().n_vocab);
+    } catch (const Error & e) {
+        fail(e);
+        return;
+    }
+    // Penalties look at the prompt too, as in llama.cpp's own tools.
+    for (Token t : sequence_) llama_sampler_accept(sampler_.get(), t);
+    llama_memory_seq_rm(llama_get_memory(wc_.ctx.get()), seq_, -1, -1);
+    t_prompt_ = Clock::now();
+}
+
+void GenerationSession::add_inputs(llama_batch & batch, int32_t room) {
+    const size_t prompt_end = gen().prompt.size();
+    // Prompt first, in chunks; afterwards the one token sampled last.
+    const size_t end = n_past_ < prompt_end ? std::min(prompt_end, n_past_ + static_cast<size_t>(room)) : n_past_ + 1;
+    if (n_past_ == prompt_end && n_decoded_ == 0) t_decode_ = Clock::now();
+    output_row_ = -1;
+    n_added_ = end - n_past_;
+    for (size_t i = n_past_; i < end; ++i) {
+        const int32_t k = batch.n_tokens++;
+        batch.token[k] = sequence_[i];
+        batch.pos[k] = static_cast<llama_pos>(i);
+        batch.n_seq_id[k] = 1;
+        batch.seq_id[k][0] = seq_;
+        batch.logits[k] = i + 1 == end && (end >= prompt_end);
+        if (batch.logits[k]) output_row_ = k;
+    }
+}
+
+void GenerationSession::after_decode(int rc) {
+    if (rc == 2 || gen().cancel_requested) return finish(FinishReason::Cancelled);
+    if (rc != 0) return fail(Error(ErrorCode::Internal, "llama_decode failed (code " + std::to_string(rc) + ")"));
+    const bool was_prompt = n_past_ < gen().prompt.size();
+    if (!was_prompt) ++n_decoded_;
+    n_past_ += n_added_;
+    if (output_row_ < 0) return;   // a prompt chunk without output: the next chunk follows
+    if (was_prompt) out_.timings.prompt_ms = ms_between(t_prompt_, Clock::now());
+    sample();
+}
+
+void GenerationSession::sample() {
+    if (static_cast<int32_t>(out_.tokens.size()) >= limit_) return finish(FinishReason::Length);
+    const Model & model = *wc_.model;
+    const Token tok = llama_sampler_sample(sampler_.get(), wc_.ctx.get(), output_row_);
+    if (model.is_end_of_generation(tok)) return finish(FinishReason::Stop);
+    out_.tokens.push_back(tok);
+    sequence_.push_back(tok);
+    gen().push_piece(text_.push(model.token_to_piece(tok)));
+    if (text_.stopped()) return finish(FinishReason::Stop);
+    // Prompt plus completion never exceed the context: the next token would have no room.
+    if (static_cast<int32_t>(out_.tokens.size()) >= limit_ || sequence_.size() >= wc_.n_ctx)
+        return finish(FinishReason::Length);
+}
+
+void GenerationSession::finish(FinishReason reason) {
+    done_ = true;
+    out_.finish_reason = reason;
+    if (n_decoded_ > 0) out_.timings.decode_ms = ms_between(t_decode_, Clock::now());
+    gen().push_piece(text_.flush());
+    out_.text = text_.text();
+    out_.usage.completion_tokens = static_cast<int32_t>(out_.tokens.size());
+    out_.timings.prompt_per_second = per_second(out_.usage.prompt_tokens, out_.timings.prompt_ms);
+    out_.timings.decode_per_second = per_second(n_decoded_, out_.timings.decode_ms);
+    gen().finish(std::move(out_));
+}
+
+void GenerationSession::fail(const Error & error) {
+    done_ = true;
+    gen().fail(error);
+}
+
+}  // namespace ohai
