@@ -155,3 +155,15 @@ def test_chat_forgets_old_turns_when_the_context_fills(default_model_path: str) 
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
     assert len([line for line in r.stdout.splitlines() if line.strip()]) >= 5
+
+
+def test_ctrl_c_stops_bench(default_model_path: str) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "ohai", "bench", "-m", default_model_path, "-p", "512", "-n", "512",
+                             "-r", "50"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)  # loaded and measuring
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    assert time.monotonic() - start < 10

@@ -33,6 +33,7 @@ struct BenchContext {
         batch.n_tokens = static_cast<int32_t>(tokens.size());
         const int rc = llama_decode(ctx.get(), batch);
         llama_batch_free(batch);
+        if (rc == 2) throw Error(ErrorCode::Cancelled, "the benchmark was cancelled");
         if (rc != 0) throw Error(ErrorCode::Internal, "llama_decode failed during the benchmark");
     }
 
@@ -54,13 +55,21 @@ struct BenchContext {
     }
 };
 
-BenchResult run_test(const Model & model, int32_t n_prompt, int32_t n_gen, int32_t reps, int32_t n_threads) {
+bool abort_requested(void * data) {
+    const auto * cancel = static_cast<const std::atomic<bool> *>(data);
+    return cancel != nullptr && cancel->load();
+}
+
+BenchResult run_test(const Model & model, int32_t n_prompt, int32_t n_gen, int32_t reps, int32_t n_threads,
+                     const std::atomic<bool> * cancel) {
     llama_context_params cp = llama_context_default_params();
     cp.n_ctx = static_cast<uint32_t>(n_prompt + n_gen);
     cp.n_batch = 2048;
     cp.n_ubatch = 512;
     cp.n_threads = cp.n_threads_batch = n_threads;
     cp.no_perf = true;
+    cp.abort_callback = abort_requested;
+    cp.abort_callback_data = const_cast<std::atomic<bool> *>(cancel);
     BenchContext bc{llama_context_ptr(llama_init_from_model(model.handle(), cp)), model.info().n_vocab};
     if (!bc.ctx) throw Error(ErrorCode::Internal, "failed to create the benchmark context");
     llama_memory_t mem = llama_get_memory(bc.ctx.get());
@@ -101,8 +110,9 @@ std::vector<BenchResult> run_bench(const Model & model, const BenchParams & para
     int32_t n_threads = params.n_threads;
     if (n_threads == 0) n_threads = std::max(1u, std::thread::hardware_concurrency());
     std::vector<BenchResult> results;
-    if (params.n_prompt > 0) results.push_back(run_test(model, params.n_prompt, 0, params.repetitions, n_threads));
-    if (params.n_gen > 0) results.push_back(run_test(model, 0, params.n_gen, params.repetitions, n_threads));
+    if (params.n_prompt > 0)
+        results.push_back(run_test(model, params.n_prompt, 0, params.repetitions, n_threads, params.cancel));
+    if (params.n_gen > 0) results.push_back(run_test(model, 0, params.n_gen, params.repetitions, n_threads, params.cancel));
     return results;
 }
 

@@ -1,6 +1,7 @@
 // ohai — throughput measurement in llama-bench's shape (pp = prompt, tg = generation).
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@ struct BenchParams {
     int32_t n_gen     = 128;   // 0 = skip the tg test
     int32_t repetitions = 3;
     int32_t n_threads = 0;     // 0 = all hardware threads
+    const std::atomic<bool> * cancel = nullptr;   // optional, borrowed: set to stop early (Error Cancelled)
 };
 
 struct BenchResult {
