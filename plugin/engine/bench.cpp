@@ -8,6 +8,7 @@
 #include "llama-cpp.h"
 #include "ohai/error.h"
 #include "ohai/log.h"
+#include "thread_pool.h"
 
 namespace ohai {
 namespace {
@@ -15,6 +16,7 @@ namespace {
 // Same shape as llama-bench: random tokens, one context per test sized n_prompt + n_gen,
 // n_batch 2048 / n_ubatch 512, a warm-up run first, memory cleared before each repetition.
 struct BenchContext {
+    ThreadPoolPtr pool;
     llama_context_ptr ctx;
     int32_t n_vocab;
     std::mt19937 rng{1234};
@@ -70,8 +72,9 @@ BenchResult run_test(const Model & model, int32_t n_prompt, int32_t n_gen, int32
     cp.no_perf = true;
     cp.abort_callback = abort_requested;
     cp.abort_callback_data = const_cast<std::atomic<bool> *>(cancel);
-    BenchContext bc{llama_context_ptr(llama_init_from_model(model.handle(), cp)), model.info().n_vocab};
+    BenchContext bc{nullptr, llama_context_ptr(llama_init_from_model(model.handle(), cp)), model.info().n_vocab};
     if (!bc.ctx) throw Error(ErrorCode::Internal, "failed to create the benchmark context");
+    bc.pool = attach_thread_pool(bc.ctx.get(), n_threads);
     llama_memory_t mem = llama_get_memory(bc.ctx.get());
 
     if (n_prompt > 0) bc.prompt(std::min<int32_t>(n_prompt, 2048), 2048);

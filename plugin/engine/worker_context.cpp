@@ -44,6 +44,7 @@ WorkerContext::WorkerContext(std::shared_ptr<Model> m, const EngineParams & p, u
         throw Error(ErrorCode::Internal, "failed to create a context of " + std::to_string(n_ctx) + " tokens" +
                                          (why.empty() ? "" : ": " + why));
     }
+    pool = attach_thread_pool(ctx.get(), llama_n_threads(ctx.get()));
 }
 
 llama_context * WorkerContext::embedding_context(uint32_t n_tokens) {
@@ -64,6 +65,7 @@ llama_context * WorkerContext::embedding_context(uint32_t n_tokens) {
             std::string why = take_last_native_error();
             throw Error(ErrorCode::Internal, "failed to create the embedding context" + (why.empty() ? "" : ": " + why));
         }
+        llama_attach_threadpool(embed_ctx.get(), pool.get(), nullptr);
     }
     return embed_ctx.get();
 }

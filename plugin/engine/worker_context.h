@@ -9,6 +9,7 @@
 #include "llama-cpp.h"
 #include "ohai/engine.h"
 #include "ohai/model.h"
+#include "thread_pool.h"
 
 namespace ohai {
 
@@ -18,6 +19,7 @@ struct WorkerContext {
     std::shared_ptr<Model> model;
     EngineParams params;
     uint32_t n_ctx;
+    ThreadPoolPtr pool;            // declared first: outlives the contexts that use it
     llama_context_ptr ctx;
     llama_context_ptr embed_ctx;   // lazily, see embedding_context()
     uint32_t embed_capacity = 0;
