@@ -102,19 +102,50 @@ class Model:
         return str(self._require_model().detokenize(_token_list(tokens), render_special))
 
     # -- generation -----------------------------------------------------------------------
-    def generate(self, prompt: Prompt, **options: Any) -> Completion:
-        """Generate a completion of `prompt` (text or token ids).
+    def generate(
+        self,
+        prompt: Prompt,
+        *,
+        max_tokens: int | None = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        seed: int | None = None,
+        stop: str | Sequence[str] = (),
+    ) -> Completion:
+        """Generate a completion of `prompt` (text, in which special tokens such as
+        ``<|im_end|>`` are recognised, or token ids).
 
-        Options: max_tokens=256, temperature=0.8 (0 = greedy), top_k=40, top_p=0.95, min_p=0.05,
-        repeat_penalty=1.0, seed=None, stop=(). Ctrl-C cancels the request.
+        temperature 0 is greedy; max_tokens=None runs until the context is full; `stop` strings end
+        the completion and are not part of it; the same `seed` gives the same text. Ctrl-C cancels.
         """
-        generation = self._submit(prompt, options)
+        generation = self._submit(prompt, {
+            "max_tokens": max_tokens, "temperature": temperature, "top_k": top_k, "top_p": top_p,
+            "min_p": min_p, "repeat_penalty": repeat_penalty, "seed": seed, "stop": stop,
+        })
         return _completion(generation.result())
 
-    def stream(self, prompt: Prompt, **options: Any) -> CompletionStream:
-        """Like `generate`, but yields the text as it is produced. Pieces never split a UTF-8
+    def stream(
+        self,
+        prompt: Prompt,
+        *,
+        max_tokens: int | None = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        seed: int | None = None,
+        stop: str | Sequence[str] = (),
+    ) -> CompletionStream:
+        """Like `generate`, but returns the text as it is produced. Pieces never split a UTF-8
         character; closing the iterator (or Ctrl-C) cancels the request."""
-        generation = self._submit(prompt, options)
+        generation = self._submit(prompt, {
+            "max_tokens": max_tokens, "temperature": temperature, "top_k": top_k, "top_p": top_p,
+            "min_p": min_p, "repeat_penalty": repeat_penalty, "seed": seed, "stop": stop,
+        })
         return CompletionStream(generation, owner=self)
 
     @overload
