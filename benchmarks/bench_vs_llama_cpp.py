@@ -463,9 +463,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("-t", "--threads", type=int, default=2)
     ap.add_argument("-p", "--n-prompt", type=int, default=512, help="prompt tokens for the pp test")
     ap.add_argument("-n", "--n-gen", type=int, default=128, help="generated tokens for tg and stream tests")
-    ap.add_argument("-r", "--repetitions", type=int, default=3, help="repetitions per side for pp/tg")
-    ap.add_argument("--rounds", type=int, default=3,
-                    help="split the repetitions over this many alternating invocations per side")
+    ap.add_argument("-r", "--repetitions", type=int, default=10, help="repetitions per side for pp/tg")
+    ap.add_argument("--rounds", type=int, default=0,
+                    help="split the repetitions over this many alternating invocations per side; 0 = one "
+                         "invocation per repetition (finest interleaving: this machine drifts between speed levels)")
     ap.add_argument("--stream-reps", type=int, default=3, help="timed runs per side for the stream test")
     ap.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt for the stream test")
     ap.add_argument("--raw", action="store_true",
@@ -478,9 +479,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--baseline-only", action="store_true", help="run llama-bench only (needs --model)")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     a = ap.parse_args(argv)
-    for name in ("threads", "repetitions", "rounds", "stream_reps"):
+    for name in ("threads", "repetitions", "stream_reps"):
         if getattr(a, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1")
+    if a.rounds < 0:
+        ap.error("--rounds must be >= 0")
+    a.rounds = a.rounds or a.repetitions
     if a.n_prompt < 0 or a.n_gen < 0 or a.n_prompt + a.n_gen == 0:
         ap.error("-p/-n must be >= 0 and not both 0")
     if a.baseline_only and a.model is None:
