@@ -29,6 +29,8 @@ void register_bench(pybind11::module_ & m) {
               wait_interruptibly([&] { return job.wait_for(std::chrono::milliseconds(50)) == std::future_status::ready; },
                                  [&] {
                                      cancel = true;
+                                     // The bench thread may log on its way out, which needs the GIL.
+                                     py::gil_scoped_release release;
                                      job.wait();
                                  });
               py::gil_scoped_release release;

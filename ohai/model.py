@@ -257,11 +257,11 @@ def _request(
         req.max_tokens = -1
     else:
         _check_int("max_tokens", max_tokens, minimum=0)
-        req.max_tokens = min(max_tokens, 2**31 - 1)
+        req.max_tokens = max_tokens
     s = req.sampling
     s.temperature = _number("temperature", temperature)
     _check_int("top_k", top_k, minimum=0)
-    s.top_k = min(top_k, 2**31 - 1)
+    s.top_k = top_k
     s.top_p = _number("top_p", top_p)
     s.min_p = _number("min_p", min_p)
     s.repeat_penalty = _number("repeat_penalty", repeat_penalty)

@@ -175,6 +175,17 @@ def test_quantize_never_overwrites_its_source(tmp_path: Path, default_model_path
     assert src.stat().st_size == Path(default_model_path).stat().st_size
 
 
+def test_quantize_leaves_neighbouring_files_alone(tmp_path: Path, tiny_model_path: Path) -> None:
+    src = tmp_path / "tiny.gguf.partial"   # a name a naive temporary file could collide with
+    src.write_bytes(tiny_model_path.read_bytes())
+    bystander = tmp_path / "tiny.gguf.tmp"
+    bystander.write_text("keep me")
+    ohai.quantize(src, tmp_path / "tiny.gguf", "Q8_0")
+    assert src.read_bytes() == tiny_model_path.read_bytes()
+    assert bystander.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.gguf", "tiny.gguf.partial", "tiny.gguf.tmp"]
+
+
 def test_quantize_over_a_loaded_model_leaves_it_working(tmp_path: Path, tiny_model_path: Path) -> None:
     target = tmp_path / "tiny-q8.gguf"
     ohai.quantize(tiny_model_path, target, "Q8_0")

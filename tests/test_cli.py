@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import run_ohai
 
 
@@ -157,9 +159,12 @@ def test_chat_forgets_old_turns_when_the_context_fills(default_model_path: str) 
     assert len([line for line in r.stdout.splitlines() if line.strip()]) >= 5
 
 
-def test_ctrl_c_stops_bench(default_model_path: str) -> None:
+@pytest.mark.parametrize("log", ["", "error"])
+def test_ctrl_c_stops_bench(default_model_path: str, log: str) -> None:
+    # With native logging on, the aborted benchmark logs from its own thread while Ctrl-C is handled.
     proc = subprocess.Popen([sys.executable, "-m", "ohai", "bench", "-m", default_model_path, "-p", "512", "-n", "512",
-                             "-r", "50"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "-r", "50"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OHAI_LOG": log})
     time.sleep(3)  # loaded and measuring
     start = time.monotonic()
     proc.send_signal(signal.SIGINT)

@@ -26,6 +26,9 @@ def forget_old_turns(model: Model, history: list[dict[str, str]], *, keep: int, 
         if len(model.tokenize(prompt, add_special=True, parse_special=True)) <= room:
             return
         del history[keep]
+        # Keep the turns aligned: the conversation resumes with a user message.
+        while len(history) > keep + 1 and history[keep]["role"] != "user":
+            del history[keep]
 
 
 def execute(args: argparse.Namespace) -> int:

@@ -14,23 +14,27 @@ double per_second(int32_t n, double ms) { return ms > 0 ? n * 1000.0 / ms : 0.0;
 }  // namespace
 
 GenerationSession::GenerationSession(WorkerContext & wc, std::shared_ptr<Generation> generation, llama_seq_id seq)
-    : wc_(wc), generation_(std::move(generation)), seq_(seq), text_(gen().request.stop) {
+    : wc_(wc), generation_(std::move(generation)), seq_(seq), text_({}) {
     const GenerateRequest & req = gen().request;
-    sequence_ = gen().prompt;
-    out_.usage.prompt_tokens = static_cast<int32_t>(sequence_.size());
     limit_ = req.max_tokens < 0 ? INT32_MAX : req.max_tokens;
+    out_.usage.prompt_tokens = static_cast<int32_t>(gen().prompt.size());
     if (gen().cancel_requested) {
         finish(FinishReason::Cancelled);
         return;
     }
     try {
+        text_ = TextStream(req.stop);
+        sequence_ = gen().prompt;
         sampler_ = make_sampler(req.sampling, wc_.model->info().n_vocab);
+        // Penalties look at the prompt too, as in llama.cpp's own tools.
+        for (Token t : sequence_) llama_sampler_accept(sampler_.get(), t);
     } catch (const Error & e) {
         fail(e);
         return;
+    } catch (const std::exception & e) {
+        fail(Error(ErrorCode::Internal, e.what()));
+        return;
     }
-    // Penalties look at the prompt too, as in llama.cpp's own tools.
-    for (Token t : sequence_) llama_sampler_accept(sampler_.get(), t);
     llama_memory_seq_rm(llama_get_memory(wc_.ctx.get()), seq_, -1, -1);
     t_prompt_ = Clock::now();
 }
@@ -79,6 +83,7 @@ void GenerationSession::sample() {
 }
 
 void GenerationSession::finish(FinishReason reason) {
+    if (done_) return;
     done_ = true;
     out_.finish_reason = reason;
     if (n_decoded_ > 0) out_.timings.decode_ms = ms_between(t_decode_, Clock::now());
@@ -91,6 +96,7 @@ void GenerationSession::finish(FinishReason reason) {
 }
 
 void GenerationSession::fail(const Error & error) {
+    if (done_) return;
     done_ = true;
     gen().fail(error);
 }

@@ -29,6 +29,8 @@ public:
     // samples the next token when the session's output row is ready, streams its text, and
     // finishes the request on a stop, the length limit, cancellation or an error.
     void after_decode(int rc);
+    // Ends the request with `error` (no-op once done).
+    void fail(const Error & error);
 
 private:
     using Clock = std::chrono::steady_clock;
@@ -36,7 +38,6 @@ private:
     Generation::Impl & gen() { return generation_->impl(); }
     void sample();
     void finish(FinishReason reason);
-    void fail(const Error & error);
 
     WorkerContext & wc_;
     std::shared_ptr<Generation> generation_;

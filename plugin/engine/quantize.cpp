@@ -1,6 +1,7 @@
 #include "ohai/quantize.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -90,9 +91,12 @@ void quantize(const std::string & src, const std::string & dst, const std::strin
     qp.nthread = params.n_threads;
     qp.allow_requantize = params.allow_requantize;
 
-    // Written next to `dst` and renamed into place: a model that has `dst` memory-mapped keeps
-    // its old file, and a failure leaves no half-written output.
-    const std::string partial = dst + ".partial";
+    // Written to a new file next to `dst` and renamed into place: a model that has `dst`
+    // memory-mapped keeps its old file, and a failure leaves no half-written output.
+    std::string partial = dst + ".XXXXXX";
+    const int fd = ::mkstemp(partial.data());
+    if (fd < 0) throw Error(ErrorCode::InvalidArgument, "cannot write next to '" + dst + "': " + std::strerror(errno));
+    ::close(fd);
     std::lock_guard<std::mutex> lock(g_quantize_mutex);
     take_last_native_error();
     uint32_t rc = 1;

@@ -7,8 +7,8 @@ namespace ohai {
 Scheduler::Scheduler(std::shared_ptr<Model> model, const EngineParams & params, uint32_t n_ctx) {
     std::promise<void> started;
     auto ready = started.get_future();
-    worker_ = std::thread([this, model, params, n_ctx, started = std::move(started)]() mutable {
-        worker_main(model, params, n_ctx, started);
+    worker_ = std::thread([state = state_, model, params, n_ctx, started = std::move(started)]() mutable {
+        worker_main(state, model, params, n_ctx, started);
     });
     try {
         ready.get();
@@ -20,8 +20,8 @@ Scheduler::Scheduler(std::shared_ptr<Model> model, const EngineParams & params, 
 
 Scheduler::~Scheduler() { close(); }
 
-void Scheduler::worker_main(std::shared_ptr<Model> model, EngineParams params, uint32_t n_ctx,
-                            std::promise<void> & started) {
+void Scheduler::worker_main(std::shared_ptr<State> state, std::shared_ptr<Model> model, EngineParams params,
+                            uint32_t n_ctx, std::promise<void> & started) {
     std::unique_ptr<WorkerContext> wc;
     try {
         wc = std::make_unique<WorkerContext>(std::move(model), params, n_ctx);
@@ -34,12 +34,12 @@ void Scheduler::worker_main(std::shared_ptr<Model> model, EngineParams params, u
     for (;;) {
         Job job;
         {
-            std::unique_lock<std::mutex> lock(mutex_);
-            wake_.wait(lock, [&] { return closing_ || !queue_.empty(); });
-            if (queue_.empty()) break;   // closing and drained
-            job = std::move(queue_.front());
-            queue_.pop_front();
-            running_ = job.generation;
+            std::unique_lock<std::mutex> lock(state->mutex);
+            state->wake.wait(lock, [&] { return state->closing || !state->queue.empty(); });
+            if (state->queue.empty()) break;   // closing and drained
+            job = std::move(state->queue.front());
+            state->queue.pop_front();
+            state->running = job.generation;
         }
         if (job.generation) {
             run_one(*wc, job.generation);
@@ -51,8 +51,8 @@ void Scheduler::worker_main(std::shared_ptr<Model> model, EngineParams params, u
                 job.done->set_exception(std::current_exception());
             }
         }
-        std::lock_guard<std::mutex> lock(mutex_);
-        running_.reset();
+        std::lock_guard<std::mutex> lock(state->mutex);
+        state->running.reset();
     }
 }
 
@@ -60,25 +60,36 @@ void Scheduler::run_one(WorkerContext & wc, const std::shared_ptr<Generation> & 
     // One session at a time on sequence 0. Serving several at once means: more sessions, each
     // on its own sequence, all adding their inputs to this one batch before the decode.
     GenerationSession session(wc, generation, 0);
-    wc.cancel_flag = &session.cancel_flag();
     const int32_t capacity = static_cast<int32_t>(llama_n_batch(wc.ctx.get()));
-    llama_batch batch = llama_batch_init(capacity, 0, 1);
-    while (!session.done()) {
-        batch.n_tokens = 0;
-        session.add_inputs(batch, capacity);
-        session.after_decode(llama_decode(wc.ctx.get(), batch));
+    struct BatchOwner {
+        llama_batch batch;
+        ~BatchOwner() { llama_batch_free(batch); }
+    } owner{llama_batch_init(capacity, 0, 1)};
+    struct CancelFlagScope {
+        WorkerContext & wc;
+        ~CancelFlagScope() { wc.cancel_flag = nullptr; }
+    } scope{wc};
+    wc.cancel_flag = &session.cancel_flag();
+    try {
+        while (!session.done()) {
+            owner.batch.n_tokens = 0;
+            session.add_inputs(owner.batch, capacity);
+            session.after_decode(llama_decode(wc.ctx.get(), owner.batch));
+        }
+    } catch (const Error & e) {
+        session.fail(e);   // nothing may escape the worker thread
+    } catch (const std::exception & e) {
+        session.fail(Error(ErrorCode::Internal, e.what()));
     }
-    llama_batch_free(batch);
-    wc.cancel_flag = nullptr;
 }
 
 void Scheduler::push(Job job) {
     {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (closing_) throw Error(ErrorCode::InvalidState, "the model is closed");
-        queue_.push_back(std::move(job));
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        if (state_->closing) throw Error(ErrorCode::InvalidState, "the model is closed");
+        state_->queue.push_back(std::move(job));
     }
-    wake_.notify_one();
+    state_->wake.notify_one();
 }
 
 void Scheduler::enqueue(std::shared_ptr<Generation> generation) { push(Job{std::move(generation), {}, nullptr}); }
@@ -92,19 +103,20 @@ void Scheduler::run(const std::function<void(WorkerContext &)> & task) {
 
 void Scheduler::close() {
     {
-        std::lock_guard<std::mutex> lock(mutex_);
-        closing_ = true;
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        state_->closing = true;
         // Queued work still runs, but generations see the cancel flag at once and end as cancelled.
-        for (auto & job : queue_)
+        for (auto & job : state_->queue)
             if (job.generation) job.generation->cancel();
-        if (running_) running_->cancel();
+        if (state_->running) state_->running->cancel();
     }
-    wake_.notify_all();
+    state_->wake.notify_all();
     std::lock_guard<std::mutex> lock(join_mutex_);   // close() may race with itself (e.g. close + destructor)
     if (!worker_.joinable()) return;
     if (worker_.get_id() == std::this_thread::get_id()) {
-        // Closed from inside a request (e.g. a log handler dropped the last reference): the
-        // worker cannot join itself; it leaves its loop once the queue is drained.
+        // Closed from inside a request (e.g. a log handler dropped the last reference): the worker
+        // cannot join itself. It owns the shared state and its context, and leaves its loop once
+        // the queue is drained.
         worker_.detach();
     } else {
         worker_.join();

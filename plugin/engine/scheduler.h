@@ -35,16 +35,21 @@ private:
         std::function<void(WorkerContext &)> task;          // ...or a task
         std::shared_ptr<std::promise<void>> done;
     };
-    void worker_main(std::shared_ptr<Model> model, EngineParams params, uint32_t n_ctx,
-                     std::promise<void> & started);
-    void push(Job job);
+    // Shared by the Scheduler and its worker thread, so that a worker which had to be
+    // detached (closed from its own thread) never touches freed memory.
+    struct State {
+        std::mutex mutex;
+        std::condition_variable wake;
+        std::deque<Job> queue;
+        bool closing = false;
+        std::shared_ptr<Generation> running;
+    };
+    static void worker_main(std::shared_ptr<State> state, std::shared_ptr<Model> model, EngineParams params,
+                            uint32_t n_ctx, std::promise<void> & started);
     static void run_one(WorkerContext & wc, const std::shared_ptr<Generation> & generation);
+    void push(Job job);
 
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    std::deque<Job> queue_;
-    bool closing_ = false;
-    std::shared_ptr<Generation> running_;
+    std::shared_ptr<State> state_ = std::make_shared<State>();
     std::mutex join_mutex_;
     std::thread worker_;
 };
