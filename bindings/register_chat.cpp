@@ -14,7 +14,7 @@ void register_chat(pybind11::module_ & m) {
               for (const auto & [role, content] : messages) chat.push_back({role, content});
               return apply_chat_template(model, chat, add_assistant);
           },
-          py::arg("model"), py::arg("messages"), py::arg("add_assistant") = true,
+          py::arg("model"), py::arg("messages"), py::arg("add_assistant") = true, py::call_guard<py::gil_scoped_release>(),
           "Formats (role, content) pairs with the model's chat template.");
 }
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -36,14 +35,33 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def interpreter_env() -> dict[str, str]:
+    """The environment for running pip with this interpreter. Inside pip's isolated build
+    environment (`pip install .` configuring CMake) PYTHONPATH hides the interpreter's own
+    site-packages, and with them pip itself; without it they are visible again."""
+    env = dict(os.environ)
+    for key in ("PYTHONPATH", "PYTHONNOUSERSITE", "PYTHONSAFEPATH"):
+        env.pop(key, None)
+    return env
+
+
+def importable(module: str, env: dict[str, str]) -> bool:
+    probe = [sys.executable, "-c", f"import {module}"]
+    return subprocess.run(probe, env=env, capture_output=True).returncode == 0
+
+
 def download_sdist(workdir: Path) -> Path:
+    env = interpreter_env()
+    if not importable("pip", env):
+        raise SystemExit(f"fetch_llama_cpp: {sys.executable} has no pip; install pip or run this script "
+                         "with a Python that has it")
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps",
            "--no-binary", PACKAGE, "--dest", str(workdir), f"{PACKAGE}=={VERSION}"]
-    # pip prepares the sdist's metadata; in isolation it installs a backend
-    # first, which is slow.  Reuse the installed scikit-build-core when we can.
-    if importlib.util.find_spec("scikit_build_core") is not None:
+    # pip prepares the sdist's metadata; in isolation it first installs a build backend.
+    # Reuse an installed scikit-build-core when there is one.
+    if importable("scikit_build_core", env):
         cmd.insert(4, "--no-build-isolation")
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, env=env)
     found = sorted(workdir.glob("llama_cpp_python-*.tar.gz"))
     if not found:
         raise SystemExit(f"fetch_llama_cpp: pip did not produce the {PACKAGE} sdist")
