@@ -11,4 +11,5 @@ PYBIND11_MODULE(_core, m) {
     ohai::py::register_chat(m);
     ohai::py::register_quantize(m);
     ohai::py::register_bench(m);
+    ohai::py::register_system(m);
 }

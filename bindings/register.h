@@ -13,6 +13,7 @@ void register_engine(pybind11::module_ & m);
 void register_chat(pybind11::module_ & m);
 void register_quantize(pybind11::module_ & m);
 void register_bench(pybind11::module_ & m);
+void register_system(pybind11::module_ & m);
 
 // Runs `wait_once` (which blocks briefly without the GIL) until it returns true,
 // checking for Ctrl-C between calls; on a signal runs `on_interrupt` and raises.

@@ -67,10 +67,7 @@ std::string take_last_native_error() {
 
 void install_native_log_hook() {
     static std::once_flag once;
-    std::call_once(once, [] {
-        llama_log_set(native_log, nullptr);
-        llama_backend_init();
-    });
+    std::call_once(once, [] { llama_log_set(native_log, nullptr); });
 }
 
 }  // namespace ohai

@@ -5,6 +5,7 @@
 #include <climits>
 #include <cstdlib>
 
+#include "backend.h"
 #include "gguf_check.h"
 #include "llama.h"
 #include "ohai/error.h"
@@ -44,7 +45,7 @@ std::string file_type_name(const llama_model * model) {
 void Model::Deleter::operator()(llama_model * m) const { llama_model_free(m); }
 
 std::shared_ptr<Model> Model::load(const ModelParams & params) {
-    install_native_log_hook();
+    init_backend();
     check_gguf_file(params.path);
 
     llama_model_params mp = llama_model_default_params();

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <utility>
 
+#include "backend.h"
 #include "gguf_check.h"
 #include "llama.h"
 #include "ohai/error.h"
@@ -83,7 +84,7 @@ void quantize(const std::string & src, const std::string & dst, const std::strin
     }
     if (dst.empty()) throw Error(ErrorCode::InvalidArgument, "no output path");
     if (dst == src || same_file(src, dst)) throw Error(ErrorCode::InvalidArgument, "the output path must differ from the input");
-    install_native_log_hook();
+    init_backend();
     check_gguf_file(src);
 
     llama_model_quantize_params qp = llama_model_quantize_default_params();

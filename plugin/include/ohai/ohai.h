@@ -9,3 +9,4 @@
 #include "ohai/log.h"
 #include "ohai/model.h"
 #include "ohai/quantize.h"
+#include "ohai/system.h"
