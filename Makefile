@@ -24,8 +24,12 @@ install: llama-cpp
 	@echo "building ohai (log: build/install.log)"
 	@OHAI_BUILD_TESTS=ON $(PY) -m pip install --no-build-isolation --no-deps -v . > build/install.log 2>&1 \
 		|| (tail -n 60 build/install.log; exit 1)
-	@# The same extension in the source tree too, so `python -m ohai` works from the checkout.
-	@cp $$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['platlib'])")/ohai/_core*.so ohai/
+	@# The same extension (and its helper process) in the source tree too, so `python -m ohai` works
+	@# from the checkout. Copied aside, then renamed: a process still running the old files keeps them.
+	@site=$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['platlib'])")/ohai; \
+	for f in $$site/_core*.so $$site/ohai-isolate; do \
+		cp "$$f" "ohai/.$$(basename $$f).new" && mv -f "ohai/.$$(basename $$f).new" "ohai/$$(basename $$f)" || exit 1; \
+	done
 
 model: install
 	$(PY) -c "import ohai; print(ohai.default_model_path())"

@@ -40,7 +40,13 @@ void register_errors(pybind11::module_ & m) {
                 case ErrorCode::ContextOverflow: cls = g_overflow; break;
                 default: break;
             }
-            PyErr_SetString(cls, e.what());
+            // Messages may quote file contents or paths: never let their bytes turn the error
+            // into a UnicodeDecodeError.
+            const std::string what = e.what();
+            PyObject * message = PyUnicode_DecodeUTF8(what.data(), static_cast<Py_ssize_t>(what.size()), "replace");
+            if (message == nullptr) return;
+            PyErr_SetObject(cls, message);
+            Py_DECREF(message);
         }
     });
 }

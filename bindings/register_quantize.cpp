@@ -1,8 +1,13 @@
-// Quantization through llama.cpp's quantizer, with progress reported to a Python callable.
+// Quantization through llama.cpp's quantizer (in the ohai-isolate child process), with progress
+// reported to a Python callable and Ctrl-C stopping it.
 #include "ohai/quantize.h"
 #include "register.h"
 
 #include <pybind11/stl.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
 
 namespace ohai::py {
 
@@ -11,9 +16,12 @@ void register_quantize(pybind11::module_ & m) {
     m.def("quantize_types", &quantize_type_names);
     m.def("quantize",
           [](const std::string & src, const std::string & dst, const std::string & type, int32_t threads,
-             py::object progress) {
+             py::object progress, bool overwrite) {
+              std::atomic<bool> cancel{false};
               QuantizeParams p;
               p.n_threads = threads;
+              p.overwrite = overwrite;
+              p.cancel = &cancel;
               QuantizeProgress cb;
               if (!progress.is_none()) {
                   cb = [progress](int done, int total) {
@@ -25,10 +33,19 @@ void register_quantize(pybind11::module_ & m) {
                       }
                   };
               }
+              // The child is watched from a thread of its own so that this one can notice Ctrl-C.
+              auto job = std::async(std::launch::async, [&] { quantize(src, dst, type, p, cb); });
+              wait_interruptibly([&] { return job.wait_for(std::chrono::milliseconds(50)) == std::future_status::ready; },
+                                 [&] {
+                                     cancel = true;
+                                     py::gil_scoped_release release;   // progress callbacks need the GIL
+                                     job.wait();
+                                 });
               py::gil_scoped_release release;
-              quantize(src, dst, type, p, cb);
+              job.get();
           },
-          py::arg("src"), py::arg("dst"), py::arg("type"), py::arg("threads") = 0, py::arg("progress") = py::none());
+          py::arg("src"), py::arg("dst"), py::arg("type"), py::arg("threads") = 0, py::arg("progress") = py::none(),
+          py::arg("overwrite") = false);
 }
 
 }  // namespace ohai::py

@@ -129,15 +129,19 @@ int main(int argc, char ** argv) {
         req.sampling.temperature = o.temp;
         if (o.seed >= 0) req.sampling.seed = static_cast<uint32_t>(o.seed);
 
+        bool write_failed = false;
         ohai::Completion c = engine.generate(req, [&](const std::string & piece) {
             if (!o.json) {
-                std::fwrite(piece.data(), 1, piece.size(), stdout);
-                std::fflush(stdout);
+                // A full disk or a closed pipe stops the generation: nobody can read the rest.
+                write_failed = std::fwrite(piece.data(), 1, piece.size(), stdout) != piece.size() ||
+                               std::fflush(stdout) != 0;
             }
-            return true;
+            return !write_failed;
         });
         if (o.json) print_json(c);
         else std::fputc('\n', stdout);
+        if (write_failed || std::fflush(stdout) != 0 || std::ferror(stdout))
+            die(std::string("cannot write the output: ") + std::strerror(errno ? errno : EIO));
     } catch (const ohai::Error & e) {
         die(e.what());
     } catch (const std::exception & e) {

@@ -110,6 +110,12 @@ std::vector<BenchResult> run_bench(const Model & model, const BenchParams & para
         throw Error(ErrorCode::InvalidArgument, "n_prompt and n_gen must be in [0, 65536]");
     if (params.repetitions < 1 || params.repetitions > 1000) throw Error(ErrorCode::InvalidArgument, "repetitions must be in [1, 1000]");
     if (params.n_threads < 0 || params.n_threads > 512) throw Error(ErrorCode::InvalidArgument, "threads must be in [0, 512]");
+    // Beyond the training context llama.cpp runs, but slowly and meaninglessly (and a 64k-token
+    // prompt takes ten minutes on a small board): refuse it up front.
+    const int64_t n_ctx_train = model.info().n_ctx_train;
+    if (n_ctx_train > 0 && static_cast<int64_t>(params.n_prompt) + params.n_gen > n_ctx_train)
+        throw Error(ErrorCode::InvalidArgument, "n_prompt + n_gen (" + std::to_string(params.n_prompt + params.n_gen) +
+                                                ") exceeds the model's context of " + std::to_string(n_ctx_train) + " tokens");
     int32_t n_threads = params.n_threads;
     if (n_threads == 0) n_threads = std::max(1u, std::thread::hardware_concurrency());
     std::vector<BenchResult> results;

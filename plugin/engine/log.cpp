@@ -59,6 +59,8 @@ void set_log_handler(LogHandler handler, LogLevel min_level) {
     g_min_level = g_handler ? min_level : LogLevel::None;
 }
 
+void log_message(LogLevel level, const std::string & line) { emit(level, line); }
+
 std::string take_last_native_error() {
     std::string out;
     out.swap(t_last_error);

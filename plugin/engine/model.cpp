@@ -7,9 +7,11 @@
 
 #include "backend.h"
 #include "gguf_check.h"
+#include "ohai/isolation.h"
 #include "llama.h"
 #include "ohai/error.h"
 #include "ohai/log.h"
+#include "text_stream.h"
 
 namespace ohai {
 namespace {
@@ -47,6 +49,9 @@ void Model::Deleter::operator()(llama_model * m) const { llama_model_free(m); }
 std::shared_ptr<Model> Model::load(const ModelParams & params) {
     init_backend();
     check_gguf_file(params.path);
+    // Up-front checks catch the known ways a file makes llama.cpp abort; the probe catches the
+    // rest in a child process. A tokenizer-only load runs no kernels and needs no probe.
+    if (params.probe && !params.vocab_only) probe_model_file(params.path);
 
     llama_model_params mp = llama_model_default_params();
     mp.vocab_only = params.vocab_only;
@@ -67,19 +72,20 @@ std::shared_ptr<Model> Model::load(const ModelParams & params) {
     struct stat st {};
     ::stat(params.path.c_str(), &st);
     info.path = params.path;
-    info.arch = meta_string(raw, "general.architecture");
+    // Metadata strings come from the file: whatever bytes it holds, callers get valid UTF-8.
+    info.arch = utf8_sanitize(meta_string(raw, "general.architecture"));
     char desc[256];
     llama_model_desc(raw, desc, sizeof desc);
-    info.description = desc;
+    info.description = utf8_sanitize(desc);
     info.n_params = params.vocab_only ? 0 : llama_model_n_params(raw);
     info.size_bytes = static_cast<uint64_t>(st.st_size);
     info.n_ctx_train = llama_model_n_ctx_train(raw);
     info.n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(raw));
     info.n_embd = llama_model_n_embd(raw);
     info.n_layer = llama_model_n_layer(raw);
-    info.file_type = file_type_name(raw);
+    info.file_type = utf8_sanitize(file_type_name(raw));
     const char * tmpl = llama_model_chat_template(raw, nullptr);
-    info.chat_template = tmpl ? tmpl : "";
+    info.chat_template = utf8_sanitize(tmpl ? tmpl : "");
     if (info.n_vocab <= 0) throw Error(ErrorCode::ModelLoad, "model '" + params.path + "' has no vocabulary");
     return model;
 }

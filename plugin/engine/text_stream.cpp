@@ -8,24 +8,49 @@ namespace {
 // Expected length of a UTF-8 sequence from its lead byte; 0 for a byte that cannot lead.
 size_t utf8_seq_len(unsigned char c) {
     if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0) return c >= 0xC2 ? 2 : 0;
-    if ((c & 0xF0) == 0xE0) return 3;
-    if ((c & 0xF8) == 0xF0) return c <= 0xF4 ? 4 : 0;
+    if (c >= 0xC2 && c <= 0xDF) return 2;
+    if (c >= 0xE0 && c <= 0xEF) return 3;
+    if (c >= 0xF0 && c <= 0xF4) return 4;
     return 0;
+}
+
+// Whether `c` may follow lead byte `lead` as its second byte (Unicode table 3-7): this is what
+// rules out overlong forms (E0 80.., F0 80..), UTF-16 surrogates (ED A0..) and code points
+// above U+10FFFF (F4 90..); later bytes are plain continuation bytes.
+bool valid_second(unsigned char lead, unsigned char c) {
+    switch (lead) {
+        case 0xE0: return c >= 0xA0 && c <= 0xBF;
+        case 0xED: return c >= 0x80 && c <= 0x9F;
+        case 0xF0: return c >= 0x90 && c <= 0xBF;
+        case 0xF4: return c >= 0x80 && c <= 0x8F;
+        default:   return c >= 0x80 && c <= 0xBF;
+    }
 }
 
 bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 
+// Number of bytes of s[i..] that form a valid prefix of one UTF-8 sequence (up to its full length).
+size_t valid_prefix(const std::string & s, size_t i, size_t need) {
+    size_t k = 1;
+    for (; k < need && i + k < s.size(); ++k) {
+        const unsigned char c = static_cast<unsigned char>(s[i + k]);
+        if (k == 1 ? !valid_second(static_cast<unsigned char>(s[i]), c) : !is_continuation(c)) break;
+    }
+    return k;
+}
+
 }  // namespace
 
 size_t utf8_complete_prefix(const std::string & s) {
-    // Only the last (up to) 3 bytes can belong to an unfinished character.
+    // Only the last (up to) 3 bytes can belong to an unfinished character; hold them back only
+    // while they can still become a valid one.
     const size_t n = s.size();
     for (size_t back = 1; back <= std::min<size_t>(4, n); ++back) {
-        const unsigned char c = static_cast<unsigned char>(s[n - back]);
+        const size_t i = n - back;
+        const unsigned char c = static_cast<unsigned char>(s[i]);
         if (is_continuation(c)) continue;
         const size_t need = utf8_seq_len(c);
-        return (need > back) ? n - back : n;
+        return (need > back && valid_prefix(s, i, need) == back) ? i : n;
     }
     return n;
 }
@@ -35,15 +60,12 @@ std::string utf8_sanitize(const std::string & s) {
     out.reserve(s.size());
     size_t i = 0;
     while (i < s.size()) {
-        const unsigned char c = static_cast<unsigned char>(s[i]);
-        const size_t need = utf8_seq_len(c);
-        bool ok = need > 0 && i + need <= s.size();
-        for (size_t k = 1; ok && k < need; ++k) ok = is_continuation(static_cast<unsigned char>(s[i + k]));
-        if (ok) {
+        const size_t need = utf8_seq_len(static_cast<unsigned char>(s[i]));
+        if (need > 0 && i + need <= s.size() && valid_prefix(s, i, need) == need) {
             out.append(s, i, need);
             i += need;
         } else {
-            out += "\xEF\xBF\xBD";
+            out += "\xEF\xBF\xBD";   // U+FFFD for each byte that does not start a valid character
             ++i;
         }
     }

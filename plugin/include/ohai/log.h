@@ -16,6 +16,9 @@ using LogHandler = std::function<void(LogLevel level, const std::string & line)>
 // The default is quiet: no handler, level None.
 void set_log_handler(LogHandler handler, LogLevel min_level);
 
+// Sends one line of the engine's own through the same handler (level filter applies).
+void log_message(LogLevel level, const std::string & line);
+
 // The first error line llama.cpp logged on the calling thread since the previous call
 // (which clears it); used to make load failures say why.
 std::string take_last_native_error();

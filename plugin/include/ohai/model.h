@@ -17,6 +17,7 @@ struct ModelParams {
     std::string path;          // GGUF file
     bool vocab_only = false;   // load only the tokenizer, no weights
     bool use_mmap   = true;
+    bool probe      = true;    // first load of a file: one test decode in a child process (isolation.h)
 };
 
 struct ModelInfo {

@@ -6,6 +6,7 @@
 #include "ohai/engine.h"
 #include "ohai/error.h"
 #include "ohai/generation.h"
+#include "ohai/isolation.h"
 #include "ohai/log.h"
 #include "ohai/model.h"
 #include "ohai/quantize.h"
