@@ -13,6 +13,7 @@ from .default_model import default_model_path
 from .log import set_log_level
 from .model import CompletionStream, Model
 from .quantize import quantize, quantize_types
+from .system import system_info
 from .types import Completion, ModelInfo, Timings, Usage
 
 __version__ = "0.1.0"
@@ -32,4 +33,5 @@ __all__ = [
     "quantize",
     "quantize_types",
     "set_log_level",
+    "system_info",
 ]
