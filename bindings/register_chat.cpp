@@ -12,9 +12,9 @@ void register_chat(pybind11::module_ & m) {
           [](const Model & model, const std::vector<std::pair<std::string, std::string>> & messages, bool add_assistant) {
               std::vector<ChatMessage> chat;
               for (const auto & [role, content] : messages) chat.push_back({role, content});
-              return apply_chat_template(model, chat, add_assistant);
+              return without_gil([&] { return apply_chat_template(model, chat, add_assistant); });
           },
-          py::arg("model"), py::arg("messages"), py::arg("add_assistant") = true, py::call_guard<py::gil_scoped_release>(),
+          py::arg("model"), py::arg("messages"), py::arg("add_assistant") = true,
           "Formats (role, content) pairs with the model's chat template.");
 }
 

@@ -1,40 +1,62 @@
-// ohai._core.Engine: the request queue over one model.
+// ohai._core.Engine: the request queue over one model; and the interpreter-exit hooks.
 #include "ohai/engine.h"
 #include "register.h"
 
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <pthread.h>
+
+#include <mutex>
+
 namespace ohai::py {
+
+void begin_interpreter_exit() { exit_state::exiting_thread = PyThread_get_thread_ident(); }
+
+void wait_for_native_calls(std::chrono::milliseconds timeout) {
+    // Not through without_gil(): this thread must neither count itself nor park.
+    PyThreadState * state = PyEval_SaveThread();
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (exit_state::native_calls.load() > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    PyEval_RestoreThread(state);
+}
 
 void register_engine(pybind11::module_ & m) {
     namespace py = pybind11;
+    exit_state::main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+    // The threads counted in native_calls do not exist in a forked child; the forking thread itself
+    // runs Python code (os.fork), not native work.
+    static std::once_flag once;
+    std::call_once(once, [] { pthread_atfork(nullptr, nullptr, [] { exit_state::native_calls = 0; }); });
+
     py::class_<Engine, std::shared_ptr<Engine>>(m, "Engine")
         .def(py::init([](std::shared_ptr<Model> model, uint32_t n_ctx, int32_t threads) {
                  EngineParams p;
                  p.n_ctx = n_ctx;
                  p.n_threads = threads;
-                 py::gil_scoped_release release;
-                 // ~Engine joins the worker, which may be waiting for the GIL (log handler): never hold it there.
-                 return std::shared_ptr<Engine>(new Engine(std::move(model), p), [](Engine * e) {
-                     if (PyGILState_Check()) {
-                         py::gil_scoped_release unlocked;
-                         delete e;
-                     } else {
-                         delete e;
-                     }
+                 return without_gil([&] {
+                     // ~Engine joins the worker, which may be waiting for the GIL (log handler): never hold it there.
+                     auto engine = std::shared_ptr<Engine>(new Engine(std::move(model), p), [](Engine * e) {
+                         if (PyGILState_Check()) {
+                             without_gil([e] { delete e; });
+                         } else {
+                             delete e;
+                         }
+                     });
+                     // Created while the interpreter exits: nobody will use or close it, this thread parks.
+                     if (must_park()) engine->close();
+                     return engine;
                  });
              }),
              py::arg("model"), py::arg("n_ctx") = 0, py::arg("threads") = 0)
         .def_property_readonly("n_ctx", &Engine::n_ctx)
-        .def("submit", &Engine::submit, py::arg("request"), py::call_guard<py::gil_scoped_release>(),
-             "Validates and queues a request; returns its Generation.")
+        .def("submit", [](Engine & e, const GenerateRequest & request) {
+                 return without_gil([&] { return e.submit(request); });
+             },
+             py::arg("request"), "Validates and queues a request; returns its Generation.")
         .def("embed", [](Engine & e, const std::vector<std::string> & texts, bool normalize) {
-                 std::vector<std::vector<float>> rows;
-                 {
-                     py::gil_scoped_release release;
-                     rows = e.embed(texts, normalize);
-                 }
+                 std::vector<std::vector<float>> rows = without_gil([&] { return e.embed(texts, normalize); });
                  const size_t dim = rows.empty() ? static_cast<size_t>(e.model().info().n_embd) : rows[0].size();
                  py::array_t<float> out({rows.size(), dim});
                  auto w = out.mutable_unchecked<2>();
@@ -44,18 +66,26 @@ void register_engine(pybind11::module_ & m) {
              },
              py::arg("texts"), py::arg("normalize") = true)
         .def("logits", [](Engine & e, const std::vector<Token> & tokens, size_t prompt_tokens) {
-                 std::vector<float> flat;
-                 {
-                     py::gil_scoped_release release;
-                     flat = e.logits(tokens, prompt_tokens);
-                 }
+                 std::vector<float> flat = without_gil([&] { return e.logits(tokens, prompt_tokens); });
                  const size_t n_vocab = static_cast<size_t>(e.model().info().n_vocab);
                  py::array_t<float> out({tokens.size(), n_vocab});
                  std::copy(flat.begin(), flat.end(), out.mutable_data());
                  return out;
              },
              py::arg("tokens"), py::arg("prompt_tokens"))
-        .def("close", &Engine::close, py::call_guard<py::gil_scoped_release>());
+        .def("close", [](Engine & e) { without_gil([&] { e.close(); }); });
+
+    m.def("_begin_exit", [] {
+        begin_interpreter_exit();
+        stop_benchmarks();
+    }, "Interpreter exit (ohai's atexit handler): from now on other threads that come back from native "
+       "work park instead of running Python code; running benchmarks are stopped.");
+    m.def("_wait_for_native_calls", [](double timeout_s) {
+        wait_for_native_calls(std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+    }, py::arg("timeout"),
+       "Interpreter exit, after closing the models: waits until no other thread is inside native work.");
+    m.def("_park_if_exiting", [] { without_gil([] {}); },
+          "Parks the calling thread for good if the interpreter is exiting and it is not the exiting thread.");
 }
 
 }  // namespace ohai::py

@@ -58,8 +58,7 @@ void register_generation(pybind11::module_ & m) {
         })
         .def("result", [](Generation & g) {
             wait_interruptibly([&] { return g.wait_for(std::chrono::milliseconds(50)); }, [&] { g.cancel(); });
-            py::gil_scoped_release release;
-            return g.wait();
+            return without_gil([&] { return g.wait(); });
         }, "Waits for the end of the request (Ctrl-C cancels it) and returns its Completion.")
         .def("cancel", &Generation::cancel)
         .def_property_readonly("cancelled", &Generation::cancelled);

@@ -24,24 +24,22 @@ void register_model(pybind11::module_ & m) {
         });
 
     py::class_<Model, std::shared_ptr<Model>>(m, "Model")
-        .def(py::init([](const std::string & path, bool vocab_only) {
+        .def(py::init([](const std::string & path, bool vocab_only, bool use_mmap) {
                  ModelParams p;
                  p.path = path;
                  p.vocab_only = vocab_only;
-                 py::gil_scoped_release release;
-                 return Model::load(p);
+                 p.use_mmap = use_mmap;
+                 return without_gil([&] { return Model::load(p); });
              }),
-             py::arg("path"), py::arg("vocab_only") = false)
+             py::arg("path"), py::arg("vocab_only") = false, py::arg("use_mmap") = true)
         .def_property_readonly("info", &Model::info)
         .def_property_readonly("vocab_only", &Model::vocab_only)
-        .def("tokenize", &Model::tokenize, py::arg("text"), py::arg("add_special") = true,
-             py::arg("parse_special") = false, py::call_guard<py::gil_scoped_release>())
+        .def("tokenize", [](const Model & model, const std::string & text, bool add_special, bool parse_special) {
+                 return without_gil([&] { return model.tokenize(text, add_special, parse_special); });
+             },
+             py::arg("text"), py::arg("add_special") = true, py::arg("parse_special") = false)
         .def("detokenize", [](const Model & model, const std::vector<Token> & tokens, bool render_special) {
-                 std::string text;
-                 {
-                     py::gil_scoped_release release;
-                     text = model.detokenize(tokens, render_special);
-                 }
+                 const std::string text = without_gil([&] { return model.detokenize(tokens, render_special); });
                  // A token list may end inside a UTF-8 character; never fail on that.
                  return py::bytes(text).attr("decode")("utf-8", "replace");
              },

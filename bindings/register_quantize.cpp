@@ -38,11 +38,9 @@ void register_quantize(pybind11::module_ & m) {
               wait_interruptibly([&] { return job.wait_for(std::chrono::milliseconds(50)) == std::future_status::ready; },
                                  [&] {
                                      cancel = true;
-                                     py::gil_scoped_release release;   // progress callbacks need the GIL
-                                     job.wait();
+                                     without_gil([&] { job.wait(); });   // progress callbacks need the GIL
                                  });
-              py::gil_scoped_release release;
-              job.get();
+              without_gil([&] { job.get(); });
           },
           py::arg("src"), py::arg("dst"), py::arg("type"), py::arg("threads") = 0, py::arg("progress") = py::none(),
           py::arg("overwrite") = false);

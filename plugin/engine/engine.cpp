@@ -41,6 +41,7 @@ void Engine::close() {
 }
 
 std::shared_ptr<Generation> Engine::submit(const GenerateRequest & request) {
+    scheduler_->require_same_process();
     check_sampling(request.sampling);
     if (request.stop.size() > kMaxStopStrings)
         throw Error(ErrorCode::InvalidArgument, "at most " + std::to_string(kMaxStopStrings) + " stop strings");
@@ -78,6 +79,7 @@ Completion Engine::generate(const GenerateRequest & request, const std::function
 }
 
 std::vector<std::vector<float>> Engine::embed(const std::vector<std::string> & texts, bool normalize) {
+    scheduler_->require_same_process();
     std::vector<std::vector<Token>> tokenized;
     tokenized.reserve(texts.size());
     for (const auto & text : texts) {
@@ -114,6 +116,7 @@ std::vector<std::vector<float>> Engine::embed(const std::vector<std::string> & t
 }
 
 std::vector<float> Engine::logits(const std::vector<Token> & tokens, size_t prompt_tokens) {
+    scheduler_->require_same_process();
     model_->check_tokens(tokens);
     if (tokens.empty()) throw Error(ErrorCode::InvalidArgument, "no tokens");
     if (tokens.size() > n_ctx_) throw Error(ErrorCode::ContextOverflow, "more tokens than the context holds");

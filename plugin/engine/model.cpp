@@ -48,6 +48,8 @@ void Model::Deleter::operator()(llama_model * m) const { llama_model_free(m); }
 
 std::shared_ptr<Model> Model::load(const ModelParams & params) {
     init_backend();
+    // C APIs would open the file named by the part before a NUL: never a different file than asked for.
+    if (params.path.find('\0') != std::string::npos) throw Error(ErrorCode::InvalidArgument, "the model path contains a NUL byte");
     check_gguf_file(params.path);
     // Up-front checks catch the known ways a file makes llama.cpp abort; the probe catches the
     // rest in a child process. A tokenizer-only load runs no kernels and needs no probe.

@@ -1,10 +1,12 @@
 #include "scheduler.h"
 
+#include "fork_guard.h"
 #include "generation_session.h"
 
 namespace ohai {
 
-Scheduler::Scheduler(std::shared_ptr<Model> model, const EngineParams & params, uint32_t n_ctx) {
+Scheduler::Scheduler(std::shared_ptr<Model> model, const EngineParams & params, uint32_t n_ctx)
+    : process_generation_(process_generation()) {
     std::promise<void> started;
     auto ready = started.get_future();
     worker_ = std::thread([state = state_, model, params, n_ctx, started = std::move(started)]() mutable {
@@ -18,7 +20,25 @@ Scheduler::Scheduler(std::shared_ptr<Model> model, const EngineParams & params, 
     }
 }
 
-Scheduler::~Scheduler() { close(); }
+Scheduler::~Scheduler() {
+    if (forked()) {
+        // The worker is not there to join, and a parent thread may have held the state's mutex
+        // at the moment of the fork: touch neither, keep both (and what they own) forever.
+        static_cast<void>(std::make_unique<std::thread>(std::move(worker_)).release());
+        static_cast<void>(std::make_unique<std::shared_ptr<State>>(std::move(state_)).release());
+        return;
+    }
+    close();
+}
+
+bool Scheduler::forked() const { return process_generation() != process_generation_; }
+
+void Scheduler::require_same_process() const {
+    if (forked())
+        throw Error(ErrorCode::InvalidState,
+                    "this model's engine was created in the parent process before fork(); create a new Model "
+                    "in the child (or use the 'spawn' start method)");
+}
 
 void Scheduler::worker_main(std::shared_ptr<State> state, std::shared_ptr<Model> model, EngineParams params,
                             uint32_t n_ctx, std::promise<void> & started) {
@@ -44,12 +64,19 @@ void Scheduler::worker_main(std::shared_ptr<State> state, std::shared_ptr<Model>
         if (job.generation) {
             run_one(*wc, job.generation);
         } else {
+            // A task (embeddings, logits) has no cancel flag of its own: closing aborts its decodes.
+            wc->cancel_flag = &state->stop;
             try {
                 job.task(*wc);
                 job.done->set_value();
             } catch (...) {
-                job.done->set_exception(std::current_exception());
+                if (state->stop)
+                    job.done->set_exception(std::make_exception_ptr(
+                        Error(ErrorCode::Cancelled, "the model was closed while the request ran")));
+                else
+                    job.done->set_exception(std::current_exception());
             }
+            wc->cancel_flag = nullptr;
         }
         std::lock_guard<std::mutex> lock(state->mutex);
         state->running.reset();
@@ -84,6 +111,7 @@ void Scheduler::run_one(WorkerContext & wc, const std::shared_ptr<Generation> & 
 }
 
 void Scheduler::push(Job job) {
+    require_same_process();
     {
         std::lock_guard<std::mutex> lock(state_->mutex);
         if (state_->closing) throw Error(ErrorCode::InvalidState, "the model is closed");
@@ -102,9 +130,11 @@ void Scheduler::run(const std::function<void(WorkerContext &)> & task) {
 }
 
 void Scheduler::close() {
+    if (forked()) return;   // see ~Scheduler
     {
         std::lock_guard<std::mutex> lock(state_->mutex);
         state_->closing = true;
+        state_->stop = true;
         // Queued work still runs, but generations see the cancel flag at once and end as cancelled.
         for (auto & job : state_->queue)
             if (job.generation) job.generation->cancel();

@@ -25,6 +25,11 @@ class Scheduler;
 class Engine {
 public:
     // Creates the context on a worker thread. Throws Error on a vocab-only model or a failed context.
+    //
+    // fork(): the worker thread does not exist in a child process. There, every call of an Engine
+    // created before the fork throws Error(InvalidState), close() does nothing and the destructor
+    // leaks the engine on purpose (joining a thread that is not there, or taking a lock a parent
+    // thread held at the fork, would hang). A new Engine created in the child works.
     Engine(std::shared_ptr<Model> model, const EngineParams & params);
     ~Engine();   // cancels pending work and joins the worker
     Engine(const Engine &) = delete;
@@ -49,7 +54,8 @@ public:
     // batch, the rest one at a time through the KV cache. Row-major [tokens.size() x n_vocab].
     std::vector<float> logits(const std::vector<Token> & tokens, size_t prompt_tokens);
 
-    // Stops accepting work; pending requests end as cancelled. Idempotent.
+    // Stops accepting work; pending requests end as cancelled, a running embed/logits call
+    // throws Error(Cancelled). Idempotent.
     void close();
 
 private:
