@@ -8,6 +8,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import sys
 
 from . import _core
 
@@ -37,11 +38,15 @@ def set_log_level(level: int | str | None) -> None:
         _core.set_log_handler(None)
         return
     if isinstance(level, str):
-        name = level.upper()
+        name = level.strip().upper()
         resolved = logging.getLevelName("WARNING" if name == "WARN" else name)
         if not isinstance(resolved, int):
-            raise ValueError(f"unknown log level {level!r}")
+            # Quoted, and cut short: the name may be long or hold characters a terminal mangles.
+            shown = repr(level[:20]) + ("..." if len(level) > 20 else "")
+            raise _core.InvalidRequestError(f"unknown log level {shown} (use debug, info, warning or error)")
         level = resolved
+    elif isinstance(level, bool) or not isinstance(level, int):
+        raise _core.InvalidRequestError(f"log level must be a name or a logging level number, not {type(level).__name__}")
     native = next((v for k, v in sorted(_TO_NATIVE.items()) if level <= k), _core.LogLevel.ERROR)
     if logger.level == logging.NOTSET or logger.level > level:
         logger.setLevel(level)
@@ -51,5 +56,20 @@ def set_log_level(level: int | str | None) -> None:
 # Worker threads must not call into an interpreter that is shutting down.
 atexit.register(_core.set_log_handler, None)
 
-if os.environ.get("OHAI_LOG"):
-    set_log_level(os.environ["OHAI_LOG"])
+
+def _level_from_environment() -> None:
+    # A typo in OHAI_LOG must not make `import ohai` fail: say so once and stay quiet.
+    value = os.environ.get("OHAI_LOG")
+    if not value:
+        return
+    try:
+        set_log_level(value)
+    except ValueError as exc:
+        if sys.stderr is not None:  # None when the process started with fd 2 closed
+            try:
+                print(f"ohai: warning: OHAI_LOG ignored: {exc}", file=sys.stderr)
+            except (OSError, ValueError):
+                pass
+
+
+_level_from_environment()

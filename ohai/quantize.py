@@ -21,14 +21,26 @@ def quantize(
     *,
     threads: int = 0,
     progress: ProgressCallback | None = None,
+    overwrite: bool = False,
 ) -> None:
     """Quantize `src` into `dst` at `type` with llama.cpp's quantizer.
 
-    `progress(done, total)` is called as tensors are written. Raises ModelLoadError for a bad
-    source and InvalidRequestError for an unknown type.
+    The work runs in a helper process: Ctrl-C (KeyboardInterrupt) stops it, and `dst` is then
+    left as it was. `progress(done, total)` is called as tensors are written. An existing `dst` is
+    replaced only with `overwrite=True`, and only if it is a regular file; the new file gets the
+    permissions any new file gets under the umask. Raises ModelLoadError for a bad source
+    (including one without tensors) and InvalidRequestError for an unknown type or a bad `dst`.
     """
+    # The public API's argument checks (one wording, no pybind11 TypeError quoting the input).
+    from .model import MAX_THREADS, _check_int, _flag, _model_path, _text
+
     if not isinstance(type, str):
         raise _core.InvalidRequestError("quantization type must be a string such as 'Q4_0'")
-    if threads < 0:
-        raise _core.InvalidRequestError("threads must be >= 0")
-    _core.quantize(os.fspath(src), os.fspath(dst), type.upper(), threads, progress)
+    type = _text("the quantization type", type)
+    threads = _check_int("threads", threads, minimum=0, maximum=MAX_THREADS)
+    if progress is not None and not callable(progress):
+        raise _core.InvalidRequestError("progress must be a callable progress(done, total) or None")
+    overwrite = _flag("overwrite", overwrite)
+    src_raw, _ = _model_path(src, "src", allow_default=False)
+    dst_raw, _ = _model_path(dst, "dst", allow_default=False)
+    _core.quantize(src_raw, dst_raw, type.upper(), threads, progress, overwrite)

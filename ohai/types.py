@@ -7,6 +7,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ModelInfo:
+    # The path exactly as the caller gave it (bytes and PathLike as os.fsdecode/os.fspath make them),
+    # not as the engine stored it: a file name that is not UTF-8 keeps its surrogate escapes, so
+    # os.fsencode(info.path) names the same file.
     path: str
     arch: str
     n_params: int

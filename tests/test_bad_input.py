@@ -191,7 +191,7 @@ def test_quantize_over_a_loaded_model_leaves_it_working(tmp_path: Path, tiny_mod
     ohai.quantize(tiny_model_path, target, "Q8_0")
     with ohai.Model(target, n_ctx=64) as loaded:
         before = loaded.generate("Hello", max_tokens=4, temperature=0).text
-        ohai.quantize(tiny_model_path, target, "Q4_0")  # replaces the file the model has mapped
+        ohai.quantize(tiny_model_path, target, "Q4_0", overwrite=True)  # replaces the file the model has mapped
         assert loaded.generate("Hello", max_tokens=4, temperature=0).text == before
 
 

@@ -2,11 +2,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from .._core import ContextOverflowError
 from ..model import Model
-from .common import add_model_arguments, add_sampling_arguments, open_model, sampling_options, write
+from .common import (
+    add_model_arguments,
+    add_sampling_arguments,
+    error_line,
+    open_model,
+    read_stdin_line,
+    sampling_options,
+    stdin,
+    utf8_text,
+    write,
+)
 
 HELP = "chat with the model interactively (empty line or Ctrl-D ends; /reset clears the history)"
 
@@ -32,17 +41,23 @@ def forget_old_turns(model: Model, history: list[dict[str, str]], *, keep: int, 
 
 
 def execute(args: argparse.Namespace) -> int:
+    # Everything the user typed is checked before the model is loaded.
     options = sampling_options(args)
-    interactive = sys.stdin.isatty()
+    system = utf8_text("--system", args.system) if args.system else None
+    conversation = stdin("chat reads the conversation from it")
+    interactive = conversation.isatty()
+    failed = False  # a turn that failed is skipped, but the exit code must still say so
     with open_model(args) as model:
         history: list[dict[str, str]] = []
-        if args.system:
-            history.append({"role": "system", "content": args.system})
+        if system:
+            history.append({"role": "system", "content": system})
         base = list(history)
+        line_number = 0
         while True:
             if interactive:
                 write("> ")
-            line = sys.stdin.readline()
+            line_number += 1
+            line = read_stdin_line(conversation, line_number)
             if not line or not line.strip():
                 break
             message = line.strip()
@@ -55,7 +70,8 @@ def execute(args: argparse.Namespace) -> int:
             try:
                 pieces = model.chat(history, stream=True, **options)
             except ContextOverflowError as exc:
-                print(f"ohai: error: {exc}", file=sys.stderr)
+                error_line(f"ohai: error: {exc}")
+                failed = True
                 history.pop()
                 continue
             try:
@@ -69,4 +85,4 @@ def execute(args: argparse.Namespace) -> int:
                 pieces.close()
             write("\n")
             history.append({"role": "assistant", "content": "".join(answer)})
-    return 0
+    return 1 if failed else 0

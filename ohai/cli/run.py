@@ -3,9 +3,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from .common import add_model_arguments, add_sampling_arguments, open_model, sampling_options, write
+from .common import (
+    CliError,
+    add_model_arguments,
+    add_sampling_arguments,
+    open_model,
+    read_stdin,
+    sampling_options,
+    stdin,
+    utf8_text,
+    write,
+)
 
 HELP = "generate a completion of PROMPT (read from stdin when piped), streaming it (default command)"
 
@@ -20,16 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read_prompt(words: list[str]) -> str:
     if words:
-        return " ".join(words)
-    if not sys.stdin.isatty():
-        return sys.stdin.read()
-    raise ValueError("no prompt given (pass it as an argument or pipe it on stdin)")
+        return utf8_text("the prompt", " ".join(words))
+    if not stdin("no prompt given as an argument").isatty():
+        return read_stdin("no prompt given as an argument")
+    raise CliError("no prompt given (pass it as an argument or pipe it on stdin)")
 
 
 def execute(args: argparse.Namespace) -> int:
     prompt = read_prompt(args.prompt)
     if not prompt.strip():
-        raise ValueError("the prompt is empty")
+        raise CliError("the prompt is empty")
     options = sampling_options(args)
     with open_model(args) as model:
         if args.chat:
