@@ -39,7 +39,8 @@ run: model
 
 test: model
 	$(PY) -m pytest -q tests
-	cd $$(ls -d build/cp3*/ | head -n 1) && ctest --output-on-failure
+	cd $$(ls -d build/cp3*/ | head -n 1) && \
+		OHAI_TEST_MODEL=$$($(CURDIR)/$(PY) -c "import ohai; print(ohai.default_model_path())") ctest --output-on-failure
 
 bench: model
 	$(PY) benchmarks/bench_vs_llama_cpp.py

@@ -31,10 +31,15 @@ void register_engine(pybind11::module_ & m) {
     std::call_once(once, [] { pthread_atfork(nullptr, nullptr, [] { exit_state::native_calls = 0; }); });
 
     py::class_<Engine, std::shared_ptr<Engine>>(m, "Engine")
-        .def(py::init([](std::shared_ptr<Model> model, uint32_t n_ctx, int32_t threads) {
+        .def(py::init([](std::shared_ptr<Model> model, uint32_t n_ctx, int32_t threads, uint32_t parallel,
+                         const std::string & kv_type, uint32_t max_queued, uint32_t n_batch) {
                  EngineParams p;
                  p.n_ctx = n_ctx;
                  p.n_threads = threads;
+                 p.n_parallel = parallel;
+                 p.kv_type = parse_kv_type(kv_type);
+                 p.max_queued = max_queued;
+                 p.n_batch = n_batch;
                  return without_gil([&] {
                      // ~Engine joins the worker, which may be waiting for the GIL (log handler): never hold it there.
                      auto engine = std::shared_ptr<Engine>(new Engine(std::move(model), p), [](Engine * e) {
@@ -49,8 +54,32 @@ void register_engine(pybind11::module_ & m) {
                      return engine;
                  });
              }),
-             py::arg("model"), py::arg("n_ctx") = 0, py::arg("threads") = 0)
+             py::arg("model"), py::arg("n_ctx") = 0, py::arg("threads") = 0, py::arg("parallel") = 0,
+             py::arg("kv_type") = "f16", py::arg("max_queued") = EngineParams{}.max_queued,
+             py::arg("n_batch") = EngineParams{}.n_batch)
         .def_property_readonly("n_ctx", &Engine::n_ctx)
+        .def_property_readonly("parallel", [](const Engine & e) { return e.params().n_parallel; })
+        .def_property_readonly("kv_type", [](const Engine & e) { return std::string(kv_type_name(e.params().kv_type)); })
+        .def("stats", [](const Engine & e) {
+                 const EngineStats s = e.stats();
+                 py::dict d;
+                 d["parallel"] = s.n_parallel;
+                 d["running"] = s.running;
+                 d["queued"] = s.queued;
+                 d["kv_block_size"] = s.kv_block_size;
+                 d["kv_blocks_total"] = s.kv_blocks_total;
+                 d["kv_blocks_used"] = s.kv_blocks_used;
+                 d["kv_blocks_cached"] = s.kv_blocks_cached;
+                 d["requests_completed"] = s.requests_completed;
+                 d["requests_cancelled"] = s.requests_cancelled;
+                 d["requests_failed"] = s.requests_failed;
+                 d["requests_rejected"] = s.requests_rejected;
+                 d["preemptions"] = s.preemptions;
+                 d["tokens_generated"] = s.tokens_generated;
+                 d["prompt_tokens_decoded"] = s.prompt_tokens_decoded;
+                 d["prompt_tokens_cached"] = s.prompt_tokens_cached;
+                 return d;
+             }, "Counters and gauges of the scheduler (see EngineStats).")
         .def("submit", [](Engine & e, const GenerateRequest & request) {
                  return without_gil([&] { return e.submit(request); });
              },

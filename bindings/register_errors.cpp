@@ -9,6 +9,7 @@ PyObject * g_base = nullptr;
 PyObject * g_load = nullptr;
 PyObject * g_invalid = nullptr;
 PyObject * g_overflow = nullptr;
+PyObject * g_overloaded = nullptr;
 
 PyObject * new_exception(pybind11::module_ & m, const char * name, PyObject * bases, const char * doc) {
     const std::string qualified = std::string("ohai.") + name;
@@ -28,6 +29,8 @@ void register_errors(pybind11::module_ & m) {
                               "A request or parameter is invalid (also a ValueError).");
     Py_DECREF(invalid_bases);
     g_overflow = new_exception(m, "ContextOverflowError", g_invalid, "The input does not fit the model's context.");
+    g_overloaded = new_exception(m, "OverloadedError", g_base,
+                                 "The engine's request queue is full; try again later (HTTP 429 in `ohai serve`).");
 
     pybind11::register_exception_translator([](std::exception_ptr p) {
         try {
@@ -38,6 +41,7 @@ void register_errors(pybind11::module_ & m) {
                 case ErrorCode::ModelLoad: cls = g_load; break;
                 case ErrorCode::InvalidArgument: cls = g_invalid; break;
                 case ErrorCode::ContextOverflow: cls = g_overflow; break;
+                case ErrorCode::Overloaded: cls = g_overloaded; break;
                 default: break;
             }
             // Messages may quote file contents or paths: never let their bytes turn the error

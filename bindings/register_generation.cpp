@@ -31,7 +31,8 @@ void register_generation(pybind11::module_ & m) {
 
     py::class_<Usage>(m, "Usage")
         .def_readonly("prompt_tokens", &Usage::prompt_tokens)
-        .def_readonly("completion_tokens", &Usage::completion_tokens);
+        .def_readonly("completion_tokens", &Usage::completion_tokens)
+        .def_readonly("cached_prompt_tokens", &Usage::cached_prompt_tokens);
     py::class_<Timings>(m, "Timings")
         .def_readonly("prompt_ms", &Timings::prompt_ms)
         .def_readonly("decode_ms", &Timings::decode_ms)

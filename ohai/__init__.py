@@ -8,7 +8,7 @@ One native engine (llama.cpp inside, statically linked) driven from Python::
 """
 from __future__ import annotations
 
-from ._core import ContextOverflowError, InvalidRequestError, ModelLoadError, OhaiError
+from ._core import ContextOverflowError, InvalidRequestError, ModelLoadError, OhaiError, OverloadedError
 from .default_model import default_model_path
 from .log import set_log_level
 from .model import CompletionStream, Model
@@ -27,6 +27,7 @@ __all__ = [
     "ModelInfo",
     "ModelLoadError",
     "OhaiError",
+    "OverloadedError",
     "Timings",
     "Usage",
     "default_model_path",

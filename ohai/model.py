@@ -26,6 +26,8 @@ Message = Mapping[str, str]
 _SEED_LIMIT = 2**32 - 1
 MAX_CONTEXT = 2**20
 MAX_THREADS = 512  # ggml's limit
+MAX_PARALLEL = 64
+KV_TYPES = ("f16", "q8_0", "q4_0")
 
 
 class Model:
@@ -33,8 +35,12 @@ class Model:
 
     ``Model()`` loads the default model; ``Model("x.gguf", n_ctx=4096, threads=2)`` any other.
     With ``vocab_only=True`` only the tokenizer is loaded; ``use_mmap=False`` reads the weights into
-    memory instead of mapping the file (see DEVELOPERS.md, "Lifetime and memory mapping"). Many threads may call
-    `generate`/`stream` at once: requests queue up and each caller gets its own result.
+    memory instead of mapping the file (see DEVELOPERS.md, "Lifetime and memory mapping").
+
+    Many threads may call `generate`/`stream` at once: up to ``parallel`` requests (default 4) are
+    decoded together in every step (continuous batching), sharing one KV cache of ``n_ctx`` tokens
+    (``kv_type`` "f16", "q8_0" or "q4_0"); prompts that share a prefix with an earlier request reuse
+    its cache. Up to ``max_queued`` more wait; beyond that a request raises `OverloadedError`.
     """
 
     def __init__(
@@ -45,12 +51,20 @@ class Model:
         threads: int = 0,
         vocab_only: bool = False,
         use_mmap: bool = True,
+        parallel: int = 0,
+        kv_type: str = "f16",
+        max_queued: int = 64,
     ) -> None:
         self._engine: _core.Engine | None = None
         self._model: _core.Model | None = None
         self._engine_lock = threading.Lock()
         self._n_ctx = _check_int("n_ctx", n_ctx, minimum=0, maximum=MAX_CONTEXT)
         self._threads = _check_int("threads", threads, minimum=0, maximum=MAX_THREADS)
+        self._parallel = _check_int("parallel", parallel, minimum=0, maximum=MAX_PARALLEL)
+        self._max_queued = _check_int("max_queued", max_queued, minimum=0, maximum=1_000_000)
+        if not isinstance(kv_type, str) or kv_type.lower() not in KV_TYPES:
+            raise InvalidRequestError(f"kv_type must be one of {', '.join(KV_TYPES)}")
+        self._kv_type = kv_type.lower()
         vocab_only = _flag("vocab_only", vocab_only)
         # Checked last: the default model may have to be downloaded first.
         raw_path, shown_path = _model_path(path)
@@ -108,8 +122,19 @@ class Model:
 
     @property
     def n_ctx(self) -> int:
-        """Context length of the engine in tokens."""
+        """Context length of the engine in tokens (the KV cache all parallel requests share)."""
         return self._require_engine().n_ctx
+
+    @property
+    def parallel(self) -> int:
+        """Requests decoded together (continuous batching)."""
+        return self._require_engine().parallel
+
+    def stats(self) -> dict[str, int]:
+        """What the engine is doing: running and queued requests, KV blocks used / cached / total,
+        and counters (completed, cancelled, failed, rejected requests; preemptions; generated,
+        decoded and cache-served prompt tokens)."""
+        return dict(self._require_engine().stats())
 
     # -- tokenizer ------------------------------------------------------------------------
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
@@ -263,7 +288,8 @@ class Model:
             if model.vocab_only:
                 raise OhaiError("the model was loaded with vocab_only=True: it can tokenize but not generate")
             if self._engine is None:
-                self._engine = _core.Engine(model, n_ctx=self._n_ctx, threads=self._threads)
+                self._engine = _core.Engine(model, n_ctx=self._n_ctx, threads=self._threads, parallel=self._parallel,
+                                            kv_type=self._kv_type, max_queued=self._max_queued)
             return self._engine
 
     def _submit(self, prompt: Prompt, options: dict[str, Any]) -> _core.Generation:
@@ -455,7 +481,7 @@ def _completion(raw: _core.Completion) -> Completion:
         text=raw.text,
         tokens=list(raw.tokens),
         finish_reason=raw.finish_reason,
-        usage=Usage(raw.usage.prompt_tokens, raw.usage.completion_tokens),
+        usage=Usage(raw.usage.prompt_tokens, raw.usage.completion_tokens, raw.usage.cached_prompt_tokens),
         timings=Timings(t.prompt_ms, t.decode_ms, t.prompt_per_second, t.decode_per_second),
     )
 

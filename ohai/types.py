@@ -30,13 +30,17 @@ class ModelInfo:
 class Usage:
     prompt_tokens: int
     completion_tokens: int
+    cached_prompt_tokens: int = 0  # of prompt_tokens, those served from the prefix cache
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def to_dict(self) -> dict[str, int]:
-        return {**asdict(self), "total_tokens": self.total_tokens}
+    def to_dict(self) -> dict[str, Any]:
+        # OpenAI's shape: cached prompt tokens under prompt_tokens_details.
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.total_tokens,
+                "prompt_tokens_details": {"cached_tokens": self.cached_prompt_tokens}}
 
 
 @dataclass(frozen=True)

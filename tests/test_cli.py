@@ -33,7 +33,8 @@ def test_run_json(default_model_path: str) -> None:
     data = json.loads(r.stdout)
     assert data["finish_reason"] == "length"
     assert data["usage"] == {"prompt_tokens": data["usage"]["prompt_tokens"], "completion_tokens": 5,
-                             "total_tokens": data["usage"]["prompt_tokens"] + 5}
+                             "total_tokens": data["usage"]["prompt_tokens"] + 5,
+                             "prompt_tokens_details": {"cached_tokens": 0}}
     assert data["timings"]["decode_per_second"] > 0
 
 

@@ -21,7 +21,26 @@ uint32_t resolve_n_ctx(const Model & model, uint32_t requested) {
     return train > 0 ? std::min<uint32_t>(static_cast<uint32_t>(train), kDefaultCtx) : kDefaultCtx;
 }
 
+constexpr uint32_t kDefaultParallel = 4;   // see EngineParams::n_parallel
+
 }  // namespace
+
+const char * kv_type_name(KvType type) {
+    switch (type) {
+        case KvType::F16:  return "f16";
+        case KvType::Q8_0: return "q8_0";
+        case KvType::Q4_0: return "q4_0";
+    }
+    return "f16";
+}
+
+KvType parse_kv_type(const std::string & name) {
+    std::string lower;
+    for (char c : name) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    for (KvType t : {KvType::F16, KvType::Q8_0, KvType::Q4_0})
+        if (lower == kv_type_name(t)) return t;
+    throw Error(ErrorCode::InvalidArgument, "kv_type must be one of f16, q8_0, q4_0");
+}
 
 Engine::Engine(std::shared_ptr<Model> model, const EngineParams & params) : model_(std::move(model)) {
     if (!model_) throw Error(ErrorCode::InvalidArgument, "no model");
@@ -30,11 +49,21 @@ Engine::Engine(std::shared_ptr<Model> model, const EngineParams & params) : mode
         throw Error(ErrorCode::InvalidArgument, "threads must be in [0, " + std::to_string(kMaxThreads) + "]");
     if (params.n_ctx > 0 && params.n_ctx < 8) throw Error(ErrorCode::InvalidArgument, "n_ctx must be at least 8");
     if (params.n_ctx > (1u << 20)) throw Error(ErrorCode::InvalidArgument, "n_ctx is larger than 1M tokens");
+    auto bad = [](const std::string & why) { throw Error(ErrorCode::InvalidArgument, why); };
+    if (params.n_parallel > 64) bad("parallel must be in [0, 64] (0 = the default, " + std::to_string(kDefaultParallel) + ")");
+    if (params.n_batch < 1 || params.n_batch > 65536) bad("n_batch must be in [1, 65536]");
+    if (params.max_queued > 1000000) bad("max_queued must be at most 1000000");
+    if (params.kv_block < 1 || params.kv_block > 4096) bad("kv_block must be in [1, 4096]");
+    params_ = params;
+    if (params_.n_parallel == 0) params_.n_parallel = kDefaultParallel;
     n_ctx_ = resolve_n_ctx(*model_, params.n_ctx);
-    scheduler_ = std::make_unique<Scheduler>(model_, params, n_ctx_);
+    params_.n_ctx = n_ctx_;
+    scheduler_ = std::make_unique<Scheduler>(model_, params_, n_ctx_);
 }
 
 Engine::~Engine() { close(); }
+
+EngineStats Engine::stats() const { return scheduler_->stats(); }
 
 void Engine::close() {
     if (scheduler_) scheduler_->close();
@@ -124,8 +153,7 @@ std::vector<float> Engine::logits(const std::vector<Token> & tokens, size_t prom
     const size_t n_vocab = static_cast<size_t>(model_->info().n_vocab);
     std::vector<float> out(tokens.size() * n_vocab);
     scheduler_->run([&](WorkerContext & wc) {
-        wc.clear();
-        llama_context * c = wc.ctx.get();
+            llama_context * c = wc.logits_context(static_cast<uint32_t>(tokens.size()));
         const size_t n_batch = llama_n_batch(c);
         size_t pos = 0;
         while (pos < tokens.size()) {

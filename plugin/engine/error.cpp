@@ -9,6 +9,7 @@ const char * error_code_name(ErrorCode code) {
         case ErrorCode::ContextOverflow: return "context_overflow";
         case ErrorCode::InvalidState:    return "invalid_state";
         case ErrorCode::Cancelled:       return "cancelled";
+        case ErrorCode::Overloaded:      return "overloaded";
         case ErrorCode::Unsupported:     return "unsupported";
         case ErrorCode::Internal:        return "internal";
     }

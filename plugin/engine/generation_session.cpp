@@ -13,11 +13,13 @@ double per_second(int32_t n, double ms) { return ms > 0 ? n * 1000.0 / ms : 0.0;
 
 }  // namespace
 
-GenerationSession::GenerationSession(WorkerContext & wc, std::shared_ptr<Generation> generation, llama_seq_id seq)
+GenerationSession::GenerationSession(WorkerContext & wc, std::shared_ptr<Generation> generation, llama_seq_id seq,
+                                     size_t n_cached)
     : wc_(wc), generation_(std::move(generation)), seq_(seq), text_({}) {
     const GenerateRequest & req = gen().request;
     limit_ = req.max_tokens < 0 ? INT32_MAX : req.max_tokens;
     out_.usage.prompt_tokens = static_cast<int32_t>(gen().prompt.size());
+    t_prompt_ = Clock::now();
     if (gen().cancel_requested) {
         finish(FinishReason::Cancelled);
         return;
@@ -35,15 +37,14 @@ GenerationSession::GenerationSession(WorkerContext & wc, std::shared_ptr<Generat
         fail(Error(ErrorCode::Internal, e.what()));
         return;
     }
-    llama_memory_seq_rm(llama_get_memory(wc_.ctx.get()), seq_, -1, -1);
-    t_prompt_ = Clock::now();
+    // At least the last prompt token is decoded: its logits give the first generated token.
+    n_past_ = std::min(n_cached, sequence_.size() - 1);
+    out_.usage.cached_prompt_tokens = static_cast<int32_t>(n_past_);
 }
 
-void GenerationSession::add_inputs(llama_batch & batch, int32_t room) {
-    const size_t prompt_end = gen().prompt.size();
-    // Prompt first, in chunks; afterwards the one token sampled last.
-    const size_t end = n_past_ < prompt_end ? std::min(prompt_end, n_past_ + static_cast<size_t>(room)) : n_past_ + 1;
-    if (n_past_ == prompt_end && n_decoded_ == 0) t_decode_ = Clock::now();
+void GenerationSession::add_inputs(llama_batch & batch, size_t n) {
+    const size_t end = std::min(sequence_.size(), n_past_ + n);
+    if (sampled_ && n_decoded_ == 0 && pending() == 1) t_decode_ = Clock::now();
     output_row_ = -1;
     n_added_ = end - n_past_;
     for (size_t i = n_past_; i < end; ++i) {
@@ -52,26 +53,38 @@ void GenerationSession::add_inputs(llama_batch & batch, int32_t room) {
         batch.pos[k] = static_cast<llama_pos>(i);
         batch.n_seq_id[k] = 1;
         batch.seq_id[k][0] = seq_;
-        batch.logits[k] = i + 1 == end && (end >= prompt_end);
+        batch.logits[k] = i + 1 == sequence_.size();
         if (batch.logits[k]) output_row_ = k;
     }
 }
 
-void GenerationSession::after_decode(int rc) {
-    if (rc == 2 || gen().cancel_requested) return finish(FinishReason::Cancelled);
-    if (rc != 0) return fail(Error(ErrorCode::Internal, "llama_decode failed (code " + std::to_string(rc) + ")"));
-    const bool was_prompt = n_past_ < gen().prompt.size();
-    if (!was_prompt) ++n_decoded_;
+void GenerationSession::discard_inputs() {
+    n_added_ = 0;
+    output_row_ = -1;
+}
+
+void GenerationSession::move_to(llama_seq_id seq, size_t n_cached) {
+    seq_ = seq;
+    n_past_ = std::min(n_cached, sequence_.size() - 1);
+    discard_inputs();
+}
+
+void GenerationSession::after_decode() {
+    const bool generating = sampled_ && n_added_ == 1;
+    if (generating) ++n_decoded_;
     n_past_ += n_added_;
+    n_added_ = 0;
     if (output_row_ < 0) return;   // a prompt chunk without output: the next chunk follows
-    if (was_prompt) out_.timings.prompt_ms = ms_between(t_prompt_, Clock::now());
+    if (!sampled_) out_.timings.prompt_ms = ms_between(t_prompt_, Clock::now());
     sample();
 }
 
 void GenerationSession::sample() {
+    sampled_ = true;
     if (static_cast<int32_t>(out_.tokens.size()) >= limit_) return finish(FinishReason::Length);
     const Model & model = *wc_.model;
     const Token tok = llama_sampler_sample(sampler_.get(), wc_.ctx.get(), output_row_);
+    output_row_ = -1;
     if (model.is_end_of_generation(tok)) return finish(FinishReason::Stop);
     out_.tokens.push_back(tok);
     sequence_.push_back(tok);

@@ -1,7 +1,23 @@
-// The request queue and the worker thread that owns the llama.cpp contexts.
-// Generations run in arrival order, one at a time, driven step by step as
-// GenerationSessions; batching several sessions into one decode changes this
-// scheduler only (run_one becomes a loop over active sessions).
+// The scheduler: a bounded request queue, a worker thread that owns the llama.cpp contexts, and
+// `n_parallel` slots — one sequence of a unified KV cache each — that it decodes together
+// (continuous batching, in the manner of llama.cpp's server: slots with explicit states, a task
+// queue, and each step's batch made of every generating slot's next token first, then prompt
+// chunks of newly admitted requests).
+//
+// KV cache policy (kv_blocks.h): capacity is accounted in blocks of `kv_block` cells per sequence.
+// A request is admitted when a slot is free and its prompt plus one block fits; a sequence takes
+// another block as it grows. When none is free, finished sequences kept as prefix cache are
+// evicted, least recently used first; if that is not enough, the newest running request is
+// preempted — its cells dropped, the request sent back to the head of the queue with what it
+// generated so far, resumed later (never failed).
+//
+// Prefix cache: a finished sequence keeps its cells. A new request takes the free slot whose
+// cached tokens share the longest prefix with its prompt, keeps those cells and decodes only the
+// rest; when a running sequence shares a longer prefix, its cells are shared into the new slot
+// (llama_memory_seq_cp) instead of being computed again.
+//
+// Cancellation is per sequence, between steps: one cancelled request never aborts the shared
+// batch. Embeddings and logits run between steps on contexts of their own.
 #pragma once
 
 #include <atomic>
@@ -29,13 +45,15 @@ public:
     // Throws InvalidState when called in a child forked after this scheduler was created.
     void require_same_process() const;
 
+    // Queues a generation; throws Error(Overloaded) when `max_queued` requests already wait.
     void enqueue(std::shared_ptr<Generation> generation);
-    // Runs `task` on the worker (in queue order) and waits for it; rethrows its exception.
+    // Runs `task` on the worker between decode steps and waits for it; rethrows its exception.
     // Closing the scheduler aborts a running task (Error Cancelled).
     void run(const std::function<void(WorkerContext &)> & task);
-    // Ends the worker: queued generations finish as cancelled, the running one is cancelled.
-    // Does nothing in a forked child.
+    // Ends the worker: queued and running generations finish as cancelled. Does nothing in a
+    // forked child.
     void close();
+    EngineStats stats() const;
 
 private:
     struct Job {
@@ -49,17 +67,17 @@ private:
         std::mutex mutex;
         std::condition_variable wake;
         std::deque<Job> queue;
+        uint32_t waiting_in_worker = 0;   // taken from `queue` by the worker, not yet in a slot
         bool closing = false;
-        std::atomic<bool> stop{false};   // closing, readable without the mutex: aborts a running task
-        std::shared_ptr<Generation> running;
+        std::atomic<bool> stop{false};   // closing, readable without the mutex: aborts decodes
+        EngineStats stats;
     };
-    static void worker_main(std::shared_ptr<State> state, std::shared_ptr<Model> model, EngineParams params,
-                            uint32_t n_ctx, std::promise<void> & started);
-    static void run_one(WorkerContext & wc, const std::shared_ptr<Generation> & generation);
+    class Worker;
     void push(Job job);
     bool forked() const;
 
     const uint64_t process_generation_;   // see fork_guard.h
+    const uint32_t max_queued_;
     std::shared_ptr<State> state_ = std::make_shared<State>();
     std::mutex join_mutex_;
     std::thread worker_;

@@ -20,6 +20,16 @@ bool abort_if_cancelled(void * data) {
     return flag != nullptr && flag->load();
 }
 
+ggml_type ggml_kv_type(KvType t) {
+    switch (t) {
+        case KvType::Q8_0: return GGML_TYPE_Q8_0;
+        case KvType::Q4_0: return GGML_TYPE_Q4_0;
+        case KvType::F16:  break;
+    }
+    return GGML_TYPE_F16;
+}
+
+// One sequence; the generation context widens it (see WorkerContext's constructor).
 llama_context_params base_params(const EngineParams & p, uint32_t n_ctx, WorkerContext * self) {
     llama_context_params cp = llama_context_default_params();
     cp.n_ctx = n_ctx;
@@ -38,7 +48,12 @@ llama_context_params base_params(const EngineParams & p, uint32_t n_ctx, WorkerC
 WorkerContext::WorkerContext(std::shared_ptr<Model> m, const EngineParams & p, uint32_t n)
     : model(std::move(m)), params(p), n_ctx(n) {
     take_last_native_error();
-    ctx.reset(llama_init_from_model(model->handle(), base_params(params, n_ctx, this)));
+    llama_context_params cp = base_params(params, n_ctx, this);
+    // All sequences share one cache (any of them may grow to n_ctx; the scheduler accounts).
+    cp.n_seq_max = params.n_parallel;
+    cp.kv_unified = true;
+    cp.type_k = cp.type_v = ggml_kv_type(params.kv_type);
+    ctx.reset(llama_init_from_model(model->handle(), cp));
     if (!ctx) {
         std::string why = take_last_native_error();
         throw Error(ErrorCode::Internal, "failed to create a context of " + std::to_string(n_ctx) + " tokens" +
@@ -70,7 +85,22 @@ llama_context * WorkerContext::embedding_context(uint32_t n_tokens) {
     return embed_ctx.get();
 }
 
-void WorkerContext::clear() { llama_memory_clear(llama_get_memory(ctx.get()), true); }
+llama_context * WorkerContext::logits_context(uint32_t n_tokens) {
+    const uint32_t needed = std::min(n_ctx, (std::max<uint32_t>(n_tokens, 1) + 255) / 256 * 256);
+    if (!logits_ctx || needed > logits_capacity) {
+        logits_ctx.reset();
+        logits_capacity = needed;
+        take_last_native_error();
+        logits_ctx.reset(llama_init_from_model(model->handle(), base_params(params, needed, this)));
+        if (!logits_ctx) {
+            std::string why = take_last_native_error();
+            throw Error(ErrorCode::Internal, "failed to create the logits context" + (why.empty() ? "" : ": " + why));
+        }
+        llama_attach_threadpool(logits_ctx.get(), pool.get(), nullptr);
+    }
+    llama_memory_clear(llama_get_memory(logits_ctx.get()), true);
+    return logits_ctx.get();
+}
 
 int WorkerContext::decode(llama_context * c, const std::vector<Token> & tokens, size_t begin, size_t end, bool all_logits) {
     const size_t n_batch = std::min<size_t>(llama_n_batch(c), end - begin);

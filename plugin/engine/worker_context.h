@@ -23,13 +23,16 @@ struct WorkerContext {
     llama_context_ptr ctx;
     llama_context_ptr embed_ctx;   // lazily, see embedding_context()
     uint32_t embed_capacity = 0;
-    // The request being served: decode aborts as soon as it is cancelled.
+    llama_context_ptr logits_ctx;  // lazily, see logits_context()
+    uint32_t logits_capacity = 0;
+    // Set while a decode may be aborted (the engine closing).
     std::atomic<const std::atomic<bool> *> cancel_flag{nullptr};
 
     // A context that pools sequences of up to `n_tokens` (grown on demand, at most n_ctx).
     llama_context * embedding_context(uint32_t n_tokens);
-    // Empties the KV cache of the generation context.
-    void clear();
+    // A one-sequence context for logits requests of up to `n_tokens`, emptied: the generation
+    // context's sequences are never touched by them.
+    llama_context * logits_context(uint32_t n_tokens);
     // Decodes tokens[begin, end) of sequence 0 at positions begin.. in chunks of n_batch; when
     // `all_logits` every position gets logits, otherwise only the last one.
     // Returns llama_decode's code (0 = ok, 2 = aborted).

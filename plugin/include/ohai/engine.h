@@ -14,10 +14,45 @@
 
 namespace ohai {
 
+// Cache types for the KV cache (keys and values). Quantized types take less memory per token
+// (q8_0 about half of f16, q4_0 about a quarter) at a small cost in accuracy.
+enum class KvType { F16, Q8_0, Q4_0 };
+const char * kv_type_name(KvType type);
+// Parses "f16", "q8_0", "q4_0" (case-insensitive); throws InvalidArgument otherwise.
+KvType parse_kv_type(const std::string & name);
+
 struct EngineParams {
-    uint32_t n_ctx    = 0;   // context length in tokens; 0 = min(training context, 4096)
-    int32_t n_threads = 0;   // 0 = all hardware threads
-    uint32_t n_batch  = 2048;  // tokens per llama_decode for prompts
+    uint32_t n_ctx      = 0;    // tokens in the KV cache, shared by all sequences; 0 = min(training context, 4096)
+    int32_t n_threads   = 0;    // 0 = all hardware threads
+    // Sequences decoded together (continuous batching). 4 on every device: on a 2-core board a
+    // decode step of 4 tokens costs little more than one (the weights are read once), and more
+    // sequences mostly queue for the same two cores. 0 = that default.
+    uint32_t n_parallel = 0;
+    // Tokens per decode step (llama_decode). Prompts are fed in chunks of at most this many, so
+    // a long prompt delays the running streams by at most one chunk.
+    uint32_t n_batch    = 512;
+    uint32_t max_queued = 64;   // requests waiting for a sequence; beyond it submit() throws Error(Overloaded)
+    KvType kv_type      = KvType::F16;
+    uint32_t kv_block   = 32;   // KV cells per accounting block (paged accounting; see scheduler.h)
+};
+
+// What the engine is doing, for monitoring (Model.stats(), the server's /metrics).
+struct EngineStats {
+    uint32_t n_parallel = 0;
+    uint32_t running = 0;                 // requests holding a sequence (prefilling or generating)
+    uint32_t queued = 0;                  // requests waiting for one (preempted ones included)
+    uint32_t kv_block_size = 0;
+    uint32_t kv_blocks_total = 0;
+    uint32_t kv_blocks_used = 0;          // held by running requests
+    uint32_t kv_blocks_cached = 0;        // held by finished sequences kept as prefix cache (evictable)
+    uint64_t requests_completed = 0;      // ended with stop or length
+    uint64_t requests_cancelled = 0;      // cancelled by their caller (or a disconnect), or by close()
+    uint64_t requests_failed = 0;
+    uint64_t requests_rejected = 0;       // refused with Overloaded
+    uint64_t preemptions = 0;             // running requests sent back to the queue under KV pressure
+    uint64_t tokens_generated = 0;
+    uint64_t prompt_tokens_decoded = 0;
+    uint64_t prompt_tokens_cached = 0;    // prompt tokens served from the prefix cache instead
 };
 
 class Scheduler;
@@ -37,6 +72,8 @@ public:
 
     const Model & model() const { return *model_; }
     uint32_t n_ctx() const { return n_ctx_; }
+    const EngineParams & params() const { return params_; }   // with defaults resolved
+    EngineStats stats() const;
 
     // Validates and tokenizes on the calling thread (throws InvalidArgument /
     // ContextOverflow), then queues the request.
@@ -60,6 +97,7 @@ public:
 
 private:
     std::shared_ptr<Model> model_;
+    EngineParams params_;
     uint32_t n_ctx_ = 0;
     std::unique_ptr<Scheduler> scheduler_;
 };

@@ -12,6 +12,7 @@ enum class ErrorCode {
     ContextOverflow,   // the prompt (plus what must be generated) does not fit the context
     InvalidState,      // a call in the wrong order, e.g. on a closed engine
     Cancelled,         // the caller cancelled the request
+    Overloaded,        // the request queue is full: try again later
     Unsupported,       // this build cannot run here, e.g. the CPU lacks an instruction set it uses
     Internal,          // llama.cpp failed in a way the caller could not prevent
 };

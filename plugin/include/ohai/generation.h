@@ -36,8 +36,9 @@ enum class FinishReason { Stop, Length, Cancelled };
 const char * finish_reason_name(FinishReason reason);
 
 struct Usage {
-    int32_t prompt_tokens     = 0;
-    int32_t completion_tokens = 0;
+    int32_t prompt_tokens        = 0;
+    int32_t completion_tokens    = 0;
+    int32_t cached_prompt_tokens = 0;   // of prompt_tokens, those served from the prefix cache
 };
 
 struct Timings {
