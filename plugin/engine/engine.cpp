@@ -69,7 +69,7 @@ void Engine::close() {
     if (scheduler_) scheduler_->close();
 }
 
-std::shared_ptr<Generation> Engine::submit(const GenerateRequest & request) {
+std::shared_ptr<Generation> Engine::submit(const GenerateRequest & request, GenerationCallbacks callbacks) {
     scheduler_->require_same_process();
     check_sampling(request.sampling);
     if (request.stop.size() > kMaxStopStrings)
@@ -80,6 +80,7 @@ std::shared_ptr<Generation> Engine::submit(const GenerateRequest & request) {
 
     auto impl = std::make_unique<Generation::Impl>();
     impl->request = request;
+    impl->callbacks = std::move(callbacks);
     if (!request.prompt_tokens.empty()) {
         model_->check_tokens(request.prompt_tokens);
         impl->prompt = request.prompt_tokens;

@@ -16,6 +16,10 @@ Generation::~Generation() = default;
 
 void Generation::Impl::push_piece(std::string piece) {
     if (piece.empty()) return;
+    if (callbacks.on_piece) {
+        callbacks.on_piece(piece);
+        return;
+    }
     {
         std::lock_guard<std::mutex> lock(mutex);
         pieces.push_back(std::move(piece));
@@ -30,6 +34,8 @@ void Generation::Impl::finish(Completion c) {
         finished = true;
     }
     changed.notify_all();
+    // The state is final and no lock is held: the callback may read it or drop the handle.
+    if (callbacks.on_done) callbacks.on_done(&*completion, nullptr);
 }
 
 void Generation::Impl::fail(const Error & e) {
@@ -39,6 +45,7 @@ void Generation::Impl::fail(const Error & e) {
         finished = true;
     }
     changed.notify_all();
+    if (callbacks.on_done) callbacks.on_done(nullptr, &*error);
 }
 
 Generation::Poll Generation::next(std::string & piece, std::chrono::milliseconds timeout) {

@@ -24,6 +24,7 @@ struct Generation::Impl {
     bool finished = false;
     std::optional<Completion> completion;
     std::optional<Error> error;
+    GenerationCallbacks callbacks;   // set before the request is queued; read by the worker only
 
     // Worker side.
     void push_piece(std::string piece);

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -118,6 +119,37 @@ void preemption_resumes_instead_of_failing() {
     CHECK(s.requests_completed == 3);
 }
 
+void push_path_delivers_pieces_and_result() {
+    ohai::Engine engine(g_model, params(512, 2, 8));
+    const auto polled = engine.generate(greedy("The three primary colors are", 16));
+    std::mutex mutex;
+    std::string pushed;
+    int done_calls = 0;
+    std::thread::id worker_thread;
+    auto gen = engine.submit(greedy("The three primary colors are", 16),
+                             {[&](const std::string & piece) {
+                                  std::lock_guard<std::mutex> lock(mutex);
+                                  pushed += piece;
+                                  worker_thread = std::this_thread::get_id();
+                              },
+                              [&](const ohai::Completion * c, const ohai::Error * e) {
+                                  std::lock_guard<std::mutex> lock(mutex);
+                                  ++done_calls;
+                                  CHECK(c != nullptr && e == nullptr);
+                                  if (c) CHECK(c->text == pushed);
+                              }});
+    const auto result = gen->wait();
+    CHECK(eventually([&] {
+        std::lock_guard<std::mutex> lock(mutex);
+        return done_calls == 1;
+    }));
+    std::lock_guard<std::mutex> lock(mutex);
+    CHECK(pushed == polled.text && result.text == polled.text);
+    CHECK(worker_thread != std::this_thread::get_id());
+    std::string piece;
+    CHECK(gen->next(piece, std::chrono::milliseconds(10)) == ohai::Generation::Poll::Done);   // nothing queued
+}
+
 }  // namespace
 
 int main() {
@@ -133,5 +165,6 @@ int main() {
     cancel_leaves_the_others_alone();
     prefix_is_reused();
     preemption_resumes_instead_of_failing();
+    push_path_delivers_pieces_and_result();
     return finish("test_scheduler");
 }

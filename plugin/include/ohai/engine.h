@@ -77,7 +77,8 @@ public:
 
     // Validates and tokenizes on the calling thread (throws InvalidArgument /
     // ContextOverflow), then queues the request.
-    std::shared_ptr<Generation> submit(const GenerateRequest & request);
+    // `callbacks` (optional) push pieces and the result instead of queueing them (see generation.h).
+    std::shared_ptr<Generation> submit(const GenerateRequest & request, GenerationCallbacks callbacks = {});
 
     // submit() + read every piece on the calling thread: `on_piece` runs here, never on the
     // worker; returning false from it cancels the request.

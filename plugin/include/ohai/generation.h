@@ -3,11 +3,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "ohai/error.h"
 #include "ohai/model.h"
 
 namespace ohai {
@@ -54,6 +56,16 @@ struct Completion {
     FinishReason finish_reason = FinishReason::Stop;
     Usage usage;
     Timings timings;
+};
+
+// The push path: instead of polling Generation::next(), have the engine call these. They run on
+// the engine's worker thread, outside every engine lock, so they must return quickly and must not
+// call back into the engine (submit, close, ...); hand the data to a thread or an IPC reply.
+// With on_piece set, pieces are not queued for next(). on_done runs exactly once, with the
+// Completion or the Error (the other is null), after which wait() returns at once.
+struct GenerationCallbacks {
+    std::function<void(const std::string & piece)> on_piece;
+    std::function<void(const Completion * completion, const Error * error)> on_done;
 };
 
 // A submitted generation: the caller reads its text pieces as they are
