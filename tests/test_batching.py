@@ -107,12 +107,19 @@ def test_concurrent_greedy_equals_alone(alone: ohai.Model, batched: ohai.Model, 
         assert_same_or_near_tie(alone, kernel_difference, p, e, g.tokens)
 
 
-def test_seeded_sampling_is_reproducible_whatever_runs_beside(alone: ohai.Model, batched: ohai.Model) -> None:
+def test_seeded_sampling_is_per_request(batched: ohai.Model) -> None:
+    """Every request draws from its own seeded generator: three identical seeded requests decoded in
+    the same batches, among other requests, give one text (a shared generator would give three).
+    (Against a request run alone the text may differ: batched kernels move logits slightly, see
+    kernel_difference, and with them a sampled token now and then.)"""
     opts = {"max_tokens": 24, "temperature": 0.9, "top_k": 0, "top_p": 1.0, "min_p": 0.0}
-    reference = alone.generate(PROMPTS[1], seed=4321, **opts).text
-    noise = [lambda p=p: batched.generate(p, max_tokens=32, temperature=0.7) for p in PROMPTS[2:6]]
-    results = _concurrently([lambda: batched.generate(PROMPTS[1], seed=4321, **opts), *noise])
-    assert isinstance(results[0], ohai.Completion) and results[0].text == reference
+    noise = [lambda p=p: batched.generate(p, max_tokens=32, temperature=0.7) for p in PROMPTS[2:4]]
+    seeded = [lambda: batched.generate(PROMPTS[1], seed=4321, **opts) for _ in range(3)]
+    results = _concurrently([*seeded, *noise])
+    texts = {r.text for r in results[:3] if isinstance(r, ohai.Completion)}
+    assert len(texts) == 1, texts
+    other_seed = batched.generate(PROMPTS[1], seed=1234, **opts).text
+    assert other_seed not in texts
 
 
 def test_cancelling_one_stream_leaves_the_others(alone: ohai.Model, batched: ohai.Model, kernel_difference: float) -> None:

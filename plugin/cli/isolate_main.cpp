@@ -100,6 +100,9 @@ int quantize(char ** argv) {
             pthread_sigmask(SIG_BLOCK, &all, &old);
             std::snprintf(g_partial, sizeof g_partial, "%s", partial.c_str());
             pthread_sigmask(SIG_SETMASK, &old, nullptr);
+            // The parent removes it too if this process dies in a way no handler sees (SIGKILL, a crash).
+            std::printf("%s%s\n", ohai::isolate::kPartialPrefix, partial.c_str());
+            std::fflush(stdout);
         });
     g_partial[0] = '\0';
     return 0;

@@ -109,7 +109,9 @@ ChildResult run_child(const ChildParams & params) {
     using Clock = std::chrono::steady_clock;
     const auto start = Clock::now();
     Clock::time_point term_sent{};
-    bool term = false, killed = false;
+    bool term = false, killed = false, reaped = false;
+    int reaped_status = 0;
+    Clock::time_point drain_until{};
     std::string line_buf;
     char buf[4096];
     while (out.fd[0] >= 0 || err.fd[0] >= 0) {
@@ -134,7 +136,16 @@ ChildResult run_child(const ChildParams & params) {
                 while ((nl = line_buf.find('\n')) != std::string::npos) {
                     const std::string line = line_buf.substr(0, nl);
                     line_buf.erase(0, nl + 1);
-                    if (params.on_stdout_line) params.on_stdout_line(line);
+                    if (!params.on_stdout_line) continue;
+                    try {
+                        params.on_stdout_line(line);
+                    } catch (...) {
+                        // Never leave the child running unwatched: stop it, reap it, then report.
+                        ::kill(pid, SIGKILL);
+                        int ignored = 0;
+                        while (::waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {}
+                        throw;
+                    }
                 }
             } else {
                 result.stderr_tail.append(buf, static_cast<size_t>(got));
@@ -142,7 +153,17 @@ ChildResult run_child(const ChildParams & params) {
                     result.stderr_tail.erase(0, result.stderr_tail.size() - kStderrTail);
             }
         }
+        // The child may be gone while the pipes stay open (a process forked elsewhere inherited
+        // them): its exit, not the pipes' end, ends the watch.
+        int status_now = 0;
+        if (!reaped && ::waitpid(pid, &status_now, WNOHANG) == pid) {
+            reaped = true;
+            reaped_status = status_now;
+            drain_until = Clock::now() + std::chrono::milliseconds(200);
+        }
+        if (reaped && Clock::now() > drain_until) break;
         const auto now = Clock::now();
+        if (reaped) continue;
         if (!term) {
             const bool cancel = params.cancel && params.cancel->load();
             const bool late = params.timeout.count() > 0 && now - start > params.timeout;
@@ -158,9 +179,9 @@ ChildResult run_child(const ChildParams & params) {
             killed = true;
         }
     }
-    // Both pipes closed: the child is gone or closed them; wait for it (and still enforce the limits).
-    int status = 0;
-    for (;;) {
+    // Both pipes closed (or the child reaped above); wait for it, still enforcing the limits.
+    int status = reaped_status;
+    for (; !reaped;) {
         const pid_t w = ::waitpid(pid, &status, WNOHANG);
         if (w == pid) break;
         if (w < 0 && errno != EINTR) {

@@ -1,5 +1,7 @@
 #include "generation_impl.h"
 
+#include "ohai/log.h"
+
 namespace ohai {
 
 const char * finish_reason_name(FinishReason reason) {
@@ -17,7 +19,16 @@ Generation::~Generation() = default;
 void Generation::Impl::push_piece(std::string piece) {
     if (piece.empty()) return;
     if (callbacks.on_piece) {
-        callbacks.on_piece(piece);
+        try {
+            callbacks.on_piece(piece);
+        } catch (const std::exception & e) {
+            // A throwing callback ends its own request, never the worker or the others.
+            log_message(LogLevel::Error, std::string("ohai: a generation's on_piece callback threw: ") + e.what());
+            cancel_requested = true;
+        } catch (...) {
+            log_message(LogLevel::Error, "ohai: a generation's on_piece callback threw");
+            cancel_requested = true;
+        }
         return;
     }
     {
@@ -35,7 +46,7 @@ void Generation::Impl::finish(Completion c) {
     }
     changed.notify_all();
     // The state is final and no lock is held: the callback may read it or drop the handle.
-    if (callbacks.on_done) callbacks.on_done(&*completion, nullptr);
+    call_on_done(&*completion, nullptr);
 }
 
 void Generation::Impl::fail(const Error & e) {
@@ -45,7 +56,16 @@ void Generation::Impl::fail(const Error & e) {
         finished = true;
     }
     changed.notify_all();
-    if (callbacks.on_done) callbacks.on_done(nullptr, &*error);
+    call_on_done(nullptr, &*error);
+}
+
+void Generation::Impl::call_on_done(const Completion * c, const Error * e) {
+    if (!callbacks.on_done) return;
+    try {
+        callbacks.on_done(c, e);
+    } catch (...) {
+        log_message(LogLevel::Error, "ohai: a generation's on_done callback threw; ignored");
+    }
 }
 
 Generation::Poll Generation::next(std::string & piece, std::chrono::milliseconds timeout) {

@@ -30,6 +30,7 @@ struct Generation::Impl {
     void push_piece(std::string piece);
     void finish(Completion c);
     void fail(const Error & e);
+    void call_on_done(const Completion * c, const Error * e);
 };
 
 }  // namespace ohai

@@ -105,13 +105,19 @@ void GenerationSession::finish(FinishReason reason) {
     out_.usage.completion_tokens = static_cast<int32_t>(out_.tokens.size());
     out_.timings.prompt_per_second = per_second(out_.usage.prompt_tokens, out_.timings.prompt_ms);
     out_.timings.decode_per_second = per_second(n_decoded_, out_.timings.decode_ms);
-    gen().finish(std::move(out_));
 }
 
 void GenerationSession::fail(const Error & error) {
     if (done_) return;
     done_ = true;
-    gen().fail(error);
+    error_ = error;
+}
+
+void GenerationSession::deliver() {
+    if (!done_ || delivered_) return;
+    delivered_ = true;
+    if (error_) gen().fail(*error_);
+    else gen().finish(std::move(out_));
 }
 
 }  // namespace ohai

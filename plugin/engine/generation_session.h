@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 
 #include "generation_impl.h"
 #include "sampler.h"
@@ -32,6 +33,8 @@ public:
     const std::vector<Token> & tokens() const { return sequence_; }
     const std::shared_ptr<Generation> & generation() const { return generation_; }
     bool sampled() const { return sampled_; }   // past the prompt phase
+    bool failed() const { return error_.has_value(); }
+    FinishReason finish_reason() const { return out_.finish_reason; }   // once done and not failed
 
     // Appends up to `n` of the pending tokens to `batch` (logits only for the last known token).
     void add_inputs(llama_batch & batch, size_t n);
@@ -48,6 +51,10 @@ public:
     void finish_for_length() { finish(FinishReason::Length); }
     // Ends the request with `error` (no-op once done).
     void fail(const Error & error);
+    // Hands the result (Completion or Error) to the caller. The scheduler calls it once the
+    // session is done and its statistics are published, so that a caller who sees the result
+    // also sees the engine's state after it.
+    void deliver();
 
 private:
     using Clock = std::chrono::steady_clock;
@@ -69,8 +76,10 @@ private:
     int32_t n_decoded_ = 0;         // decode steps for generated tokens (for the decode rate)
     bool sampled_ = false;          // the prompt phase is over
     Completion out_;
+    std::optional<Error> error_;
     Clock::time_point t_prompt_, t_decode_;
     bool done_ = false;
+    bool delivered_ = false;
 };
 
 }  // namespace ohai

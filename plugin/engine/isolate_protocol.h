@@ -10,6 +10,7 @@
 namespace ohai::isolate {
 
 constexpr const char * kProgressPrefix = "progress ";   // "progress <done> <total>"
+constexpr const char * kPartialPrefix = "partial ";     // "partial <path>": the file to remove if the child dies
 constexpr const char * kErrorPrefix = "ohai-isolate: error: ";
 constexpr int kErrorExitBase = 10;                     // exit code = base + ErrorCode
 

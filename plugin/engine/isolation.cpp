@@ -50,13 +50,15 @@ std::string default_cache_dir() {
     return home.empty() ? std::string() : home + "/probed";
 }
 
-// What makes a probe result reusable: the same file (path, device, inode, size, mtime) checked
-// by the same build of the engine.
+// What makes a probe result reusable: the same file (path, device, inode, size, mtime, ctime —
+// a rewrite that restores the mtime still changes the ctime) checked by the same build of this
+// file's engine (its compile time stands for the build).
 std::string probe_key(const std::string & path, const struct stat & st) {
     std::ostringstream key;
     key << "ohai-probe-v1 build=" << OHAI_BUILD_CPU_TARGET << "/" << __DATE__ << " " << __TIME__
         << " dev=" << st.st_dev << " ino=" << st.st_ino << " size=" << st.st_size
-        << " mtime=" << st.st_mtim.tv_sec << "." << st.st_mtim.tv_nsec << " path=" << path;
+        << " mtime=" << st.st_mtim.tv_sec << "." << st.st_mtim.tv_nsec
+        << " ctime=" << st.st_ctim.tv_sec << "." << st.st_ctim.tv_nsec << " path=" << path;
     return key.str();
 }
 

@@ -206,7 +206,12 @@ void quantize(const std::string & src, const std::string & dst, const std::strin
     cp.argv = {exe, "quantize", src, dst, type, std::to_string(params.n_threads), params.overwrite ? "1" : "0",
                params.allow_requantize ? "1" : "0", "--parent", std::to_string(::getpid())};
     cp.cancel = params.cancel;
+    std::string partial;   // the child's temporary output, removed here if the child dies
     cp.on_stdout_line = [&](const std::string & line) {
+        if (line.rfind(isolate::kPartialPrefix, 0) == 0) {
+            partial = line.substr(std::strlen(isolate::kPartialPrefix));
+            return;
+        }
         int done = 0, total = 0;
         if (progress && line.rfind(isolate::kProgressPrefix, 0) == 0 &&
             std::sscanf(line.c_str() + std::strlen(isolate::kProgressPrefix), "%d %d", &done, &total) == 2)
@@ -214,6 +219,10 @@ void quantize(const std::string & src, const std::string & dst, const std::strin
     };
     const ChildResult r = run_child(cp);
     if (r.ok()) return;
+    // Only a name next to dst that the child announced: never anything else.
+    if (!partial.empty() && partial.rfind(dst + ".", 0) == 0 && partial.size() > 5 &&
+        partial.compare(partial.size() - 5, 5, ".part") == 0)
+        ::unlink(partial.c_str());
     if (r.cancelled) throw Error(ErrorCode::Cancelled, "quantization was cancelled");
     ErrorCode code;
     const std::string message = utf8_sanitize(isolate::child_message(r.last_stderr_line()));

@@ -30,6 +30,8 @@ public:
           blocks_((n_ctx + params.kv_block - 1) / params.kv_block * params.kv_block, params.kv_block, params.n_parallel),
           batch_(llama_batch_init(static_cast<int32_t>(params.n_batch), 0, 1)) {
         for (uint32_t i = 0; i < params.n_parallel; ++i) slots_.push_back(Slot{static_cast<llama_seq_id>(i)});
+        const llama_model * m = wc_.model->handle();
+        reuse_cells_ = !llama_model_is_recurrent(m) && !llama_model_is_hybrid(m) && llama_model_n_swa(m) == 0;
         wc_.cancel_flag = &state_->stop;   // only closing aborts a decode; requests cancel between steps
         publish_stats();
     }
@@ -65,6 +67,8 @@ private:
     Slot * newest_running(const std::vector<Planned> & planned, const Slot * except);
     void preempt(Slot & slot);
     void settle(Slot & slot);
+    void end_waiting(Waiting & w, const Error * error);
+    void deliver_finished();
     void cancel_requested();
     void step();
     void publish_stats();
@@ -75,6 +79,12 @@ private:
     llama_batch batch_;
     std::vector<Slot> slots_;
     std::deque<Waiting> waiting_;   // by arrival order
+    // Done this round; their results go out after the statistics (see GenerationSession::deliver).
+    std::vector<std::unique_ptr<GenerationSession>> finished_;
+    // Whether a sequence's cells can be cut back to a prefix and shared. Not for recurrent or
+    // hybrid models (their state cannot be partly erased) nor sliding-window caches (old cells are
+    // overwritten): those start every request from an empty sequence.
+    bool reuse_cells_ = true;
     uint64_t tick_ = 0;
     uint64_t arrivals_ = 0;
     EngineStats counters_;          // the cumulative counters; published into state_->stats
@@ -146,7 +156,7 @@ bool Scheduler::Worker::admit(Waiting & w) {
     size_t reuse = 0;
     for (auto & s : slots_) {
         if (s.session) continue;
-        const size_t lcp = common_prefix(s.cached, s.cached.size(), tokens);
+        const size_t lcp = reuse_cells_ ? common_prefix(s.cached, s.cached.size(), tokens) : 0;
         // Longest shared prefix; among equals the least recently used (its cache matters least).
         if (!slot || lcp > reuse || (lcp == reuse && s.last_used < slot->last_used)) {
             slot = &s;
@@ -158,7 +168,7 @@ bool Scheduler::Worker::admit(Waiting & w) {
     Slot * donor = nullptr;
     size_t donor_lcp = reuse;
     for (auto & s : slots_) {
-        if (!s.session) continue;
+        if (!s.session || !reuse_cells_) continue;
         const size_t lcp = common_prefix(s.session->tokens(), s.session->n_past(), tokens);
         if (lcp > donor_lcp) {
             donor = &s;
@@ -168,7 +178,7 @@ bool Scheduler::Worker::admit(Waiting & w) {
     const size_t usable = tokens.size() - 1;   // the last token is decoded for its logits
     const uint64_t need = std::min<uint64_t>(tokens.size() + blocks_.block_size(), blocks_.total() * uint64_t(blocks_.block_size()));
     // Room first, without touching the cache, so that a request that must wait changes nothing.
-    const uint64_t kept = std::min(donor ? donor_lcp : reuse, usable);
+    uint64_t kept = std::min(donor ? donor_lcp : reuse, usable);
     const uint32_t have = donor ? 0 : blocks_.blocks_for(kept);
     uint32_t evictable = 0;
     for (auto & s : slots_)
@@ -180,9 +190,10 @@ bool Scheduler::Worker::admit(Waiting & w) {
         llama_memory_seq_rm(memory(), slot->seq, -1, -1);
         llama_memory_seq_cp(memory(), donor->seq, slot->seq, 0, static_cast<llama_pos>(kept));
         blocks_.release(slot->seq);
-    } else {
-        llama_memory_seq_rm(memory(), slot->seq, static_cast<llama_pos>(kept), -1);
-        blocks_.shrink(slot->seq, kept);
+    } else if (!llama_memory_seq_rm(memory(), slot->seq, static_cast<llama_pos>(kept), -1)) {
+        // The cache cannot cut this sequence back to the prefix: start it empty.
+        llama_memory_seq_rm(memory(), slot->seq, -1, -1);
+        kept = 0;
     }
     blocks_.shrink(slot->seq, kept);
     while (!blocks_.grow(slot->seq, need))
@@ -195,6 +206,7 @@ bool Scheduler::Worker::admit(Waiting & w) {
     } else {
         slot->session = std::make_unique<GenerationSession>(wc_, std::move(w.generation), slot->seq, kept);
         counters_.prompt_tokens_cached += slot->session->n_past();
+        if (slot->session->done()) settle(*slot);   // refused at construction: nothing to run
     }
     return true;
 }
@@ -203,19 +215,15 @@ void Scheduler::Worker::admit_waiting() {
     while (!waiting_.empty()) {
         Waiting & w = waiting_.front();
         if (!w.session && w.generation->cancelled()) {
-            // Never started: finish it as cancelled without taking a slot.
-            GenerationSession(wc_, std::move(w.generation), 0, 0);
-            ++counters_.requests_cancelled;
+            end_waiting(w, nullptr);   // never started: ends as cancelled without taking a slot
             waiting_.pop_front();
             continue;
         }
         if (!admit(w)) {
             if (busy() == 0) {
                 // Nothing runs and the cache is empty, yet it does not fit: it never will.
-                Error e(ErrorCode::ContextOverflow, "the request does not fit the KV cache");
-                if (w.session) w.session->fail(e);
-                else w.generation->impl().fail(e);
-                ++counters_.requests_failed;
+                const Error e(ErrorCode::ContextOverflow, "the request does not fit the KV cache");
+                end_waiting(w, &e);
                 waiting_.pop_front();
                 continue;
             }
@@ -250,18 +258,11 @@ void Scheduler::Worker::preempt(Slot & slot) {
 // A slot whose request ended: its cells stay as prefix cache (unless it failed).
 void Scheduler::Worker::settle(Slot & slot) {
     if (!slot.session || !slot.session->done()) return;
-    auto & gen = slot.session->generation()->impl();
-    bool failed;
-    {
-        std::lock_guard<std::mutex> lock(gen.mutex);
-        failed = gen.error.has_value();
-        if (!failed && gen.completion) {
-            if (gen.completion->finish_reason == FinishReason::Cancelled) ++counters_.requests_cancelled;
-            else ++counters_.requests_completed;
-        }
-    }
-    if (failed) {
-        ++counters_.requests_failed;
+    const bool failed = slot.session->failed();
+    if (failed) ++counters_.requests_failed;
+    else if (slot.session->finish_reason() == FinishReason::Cancelled) ++counters_.requests_cancelled;
+    else ++counters_.requests_completed;
+    if (failed || !reuse_cells_) {
         llama_memory_seq_rm(memory(), slot.seq, -1, -1);
         blocks_.release(slot.seq);
         slot.cached.clear();
@@ -272,7 +273,26 @@ void Scheduler::Worker::settle(Slot & slot) {
         blocks_.shrink(slot.seq, n);
     }
     slot.last_used = ++tick_;
-    slot.session.reset();
+    finished_.push_back(std::move(slot.session));
+}
+
+// Ends a request that holds no slot: cancelled (error == nullptr) or refused with `error`.
+void Scheduler::Worker::end_waiting(Waiting & w, const Error * error) {
+    std::unique_ptr<GenerationSession> session = std::move(w.session);
+    if (!session) session = std::make_unique<GenerationSession>(wc_, std::move(w.generation), 0, 0);
+    if (error) {
+        session->fail(*error);
+        ++counters_.requests_failed;
+    } else {
+        session->finish_cancelled();
+        ++counters_.requests_cancelled;
+    }
+    finished_.push_back(std::move(session));
+}
+
+void Scheduler::Worker::deliver_finished() {
+    for (auto & session : finished_) session->deliver();
+    finished_.clear();
 }
 
 void Scheduler::Worker::cancel_requested() {
@@ -288,9 +308,7 @@ void Scheduler::Worker::cancel_requested() {
             ++it;
             continue;
         }
-        if (it->session) it->session->finish_cancelled();
-        else GenerationSession(wc_, std::move(it->generation), 0, 0);   // sees the flag, ends as cancelled
-        ++counters_.requests_cancelled;
+        end_waiting(*it, nullptr);
         it = waiting_.erase(it);
     }
 }
@@ -299,7 +317,7 @@ void Scheduler::Worker::step() {
     // Generating slots first (one token each), then prompt chunks; older requests first.
     std::vector<Slot *> order;
     for (auto & s : slots_)
-        if (s.session) order.push_back(&s);
+        if (s.session && !s.session->done()) order.push_back(&s);
     std::stable_sort(order.begin(), order.end(), [](const Slot * a, const Slot * b) {
         const bool ga = a->session->pending() == 1, gb = b->session->pending() == 1;
         return ga != gb ? ga : a->order < b->order;
@@ -405,9 +423,11 @@ void Scheduler::Worker::run() {
             }
         }
         publish_stats();
+        deliver_finished();
     }
     cancel_requested();
     publish_stats();
+    deliver_finished();
 }
 
 Scheduler::Scheduler(std::shared_ptr<Model> model, const EngineParams & params, uint32_t n_ctx)

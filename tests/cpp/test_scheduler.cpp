@@ -161,10 +161,17 @@ int main() {
     ohai::ModelParams mp;
     mp.path = path;
     g_model = ohai::Model::load(mp);
-    admission_and_queue_bound();
-    cancel_leaves_the_others_alone();
-    prefix_is_reused();
-    preemption_resumes_instead_of_failing();
-    push_path_delivers_pieces_and_result();
+    const std::pair<const char *, void (*)()> tests[] = {
+        {"admission_and_queue_bound", admission_and_queue_bound},
+        {"cancel_leaves_the_others_alone", cancel_leaves_the_others_alone},
+        {"prefix_is_reused", prefix_is_reused},
+        {"preemption_resumes_instead_of_failing", preemption_resumes_instead_of_failing},
+        {"push_path_delivers_pieces_and_result", push_path_delivers_pieces_and_result},
+    };
+    for (const auto & [name, test] : tests) {
+        const auto t0 = std::chrono::steady_clock::now();
+        test();
+        std::printf("%s: %.1f s\n", name, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
     return finish("test_scheduler");
 }

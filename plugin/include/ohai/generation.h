@@ -62,7 +62,8 @@ struct Completion {
 // the engine's worker thread, outside every engine lock, so they must return quickly and must not
 // call back into the engine (submit, close, ...); hand the data to a thread or an IPC reply.
 // With on_piece set, pieces are not queued for next(). on_done runs exactly once, with the
-// Completion or the Error (the other is null), after which wait() returns at once.
+// Completion or the Error (the other is null), once the result is final (a thread in wait() may
+// already have it). A callback that throws is logged; a throwing on_piece cancels its request.
 struct GenerationCallbacks {
     std::function<void(const std::string & piece)> on_piece;
     std::function<void(const Completion * completion, const Error * error)> on_done;
