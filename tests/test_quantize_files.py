@@ -130,3 +130,27 @@ def test_cli_refuses_to_replace_without_force(tmp_path: Path, tiny_model_path: P
     r = run_ohai("quantize", "--force", str(tiny_model_path), str(dst), "q8_0")
     assert r.returncode == 0, r.stderr
     assert dst.read_bytes()[:4] == b"GGUF"
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found += [int(x) for x in text]
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGSEGV, signal.SIGKILL])
+def test_a_crashed_quantizer_leaves_nothing_behind(tmp_path: Path, default_model_path: str, sig: int) -> None:
+    """The helper process dies in a way no handler of its own sees: the caller removes its file."""
+    dst = tmp_path / "out.gguf"
+    proc = _start_quantize(default_model_path, dst)
+    _wait_for_progress(proc)
+    helpers = _children(proc.pid)
+    assert helpers, "the quantization runs in a child process"
+    for pid in helpers:
+        os.kill(pid, sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "finished" not in out
+    assert "quantization failed in its process" in err or "SIG" in err, err[-500:]
+    assert _leftovers(tmp_path) == [] and not dst.exists()
