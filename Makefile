@@ -11,7 +11,8 @@ venv: $(VENV)/.ready
 $(VENV)/.ready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.21" ninja numpy gguf pytest
+	$(PY) -m pip install "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.21" ninja numpy gguf pytest \
+		"starlette>=0.37,<2" "uvicorn>=0.29,<1" "prometheus-client>=0.20,<1" "openai>=1.30,<4" "httpx>=0.27,<1"
 	touch $@
 
 llama-cpp: venv

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .._core import OhaiError
-from . import bench, chat, info, quantize, run
+from . import bench, chat, info, quantize, run, serve
 from .common import CliError, error_line
 
-COMMANDS = {"run": run, "chat": chat, "info": info, "bench": bench, "quantize": quantize}
+COMMANDS = {"run": run, "chat": chat, "info": info, "bench": bench, "quantize": quantize, "serve": serve}
 DEFAULT_COMMAND = "run"
 
 
