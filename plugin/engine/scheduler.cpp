@@ -486,8 +486,10 @@ void Scheduler::push(Job job) {
                                           ? state_->stats.n_parallel - state_->stats.running - waiting : 0;
             if (free_slots == 0 && waiting >= max_queued_) {
                 ++state_->stats.requests_rejected;
-                throw Error(ErrorCode::Overloaded, "the engine is busy: " + std::to_string(waiting) +
-                                                   " requests are already waiting (max_queued); try again later");
+                throw Error(ErrorCode::Overloaded, "the engine is busy: all " + std::to_string(state_->stats.n_parallel) +
+                                                   " sequences are in use and " + std::to_string(waiting) +
+                                                   " requests wait (max_queued is " + std::to_string(max_queued_) +
+                                                   "); try again later");
             }
         }
         state_->queue.push_back(std::move(job));
