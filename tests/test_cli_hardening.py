@@ -112,12 +112,12 @@ def test_valid_utf8_is_not_refused(default_model_path: str) -> None:
     [
         (0, ["run", "-n", "1"], 1, "standard input is closed"),
         (0, ["chat", "-n", "1"], 1, "standard input is closed"),
-        (0, ["run", "-n", "1", "Hello"], 0, None),  # the prompt is an argument: stdin is not needed
+        (0, ["run", "-n", "1", "--temp", "0", "Hello"], 0, None),  # the prompt is an argument: stdin is not needed
         (1, ["run", "-n", "1", "Hello"], 1, "standard output is closed"),
         (1, ["info"], 1, "standard output is closed"),
         (1, ["--version"], 1, "standard output is closed"),
         (2, ["run", "-n", "1", "-m", "/nonexistent/model.gguf", "Hello"], 1, None),
-        (2, ["run", "-n", "1", "Hello"], 0, None),
+        (2, ["run", "-n", "1", "--temp", "0", "Hello"], 0, None),  # greedy: a visible first token
         (2, ["run", "--temp", "hot", "Hello"], 1, None),  # an argparse error, with nowhere to print it
     ],
     ids=lambda v: repr(v) if not isinstance(v, list) else " ".join(v),
