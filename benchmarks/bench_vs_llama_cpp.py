@@ -3,7 +3,8 @@
 
 One run:
   1. builds `llama-bench` from the pinned llama.cpp tree (third_party/llama.cpp)
-     into the kept, incremental build dir build/llama-bench;
+     with ohai's CPU flags into the kept, incremental build dir build/llama-tools
+     (see llama_tools.py);
   2. runs `llama-bench` and `python -m ohai bench` with the same -p/-n/-r/-t,
      alternating in ABBA order (see `round_order`) so slow drift of the machine
      (thermals, background load) hits both sides alike;
@@ -32,10 +33,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-ROOT = Path(__file__).resolve().parent.parent
-LLAMA_TREE = ROOT / "third_party" / "llama.cpp"
-FETCH_SCRIPT = ROOT / "scripts" / "fetch_llama_cpp.py"
-BUILD_DIR = ROOT / "build" / "llama-bench"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # llama_tools, also under `python -P`
+import llama_tools  # noqa: E402
+
+ROOT = llama_tools.ROOT
+LLAMA_TREE = llama_tools.LLAMA_TREE
+BUILD_DIR = llama_tools.DEFAULT_BUILD_DIR  # shared with bench_serving.py (llama-server)
 
 TARGET_PP_TG = 0.97   # ohai bench / llama-bench
 TARGET_STREAM = 0.95  # Python stream / ohai-cli
@@ -95,75 +98,24 @@ def parse_json_output(stdout: str, what: str) -> Any:
 # --------------------------------------------------------------------------- llama-bench build
 
 def ensure_llama_tree() -> None:
-    if (LLAMA_TREE / "OHAI_PINNED").exists():
-        return
-    log("pinned llama.cpp tree missing, fetching it")
-    run([sys.executable, str(FETCH_SCRIPT), "--dest", str(LLAMA_TREE)], "fetch_llama_cpp.py")
-    if not (LLAMA_TREE / "OHAI_PINNED").exists():
-        die(f"fetch_llama_cpp.py did not produce {LLAMA_TREE}")
+    try:
+        llama_tools.ensure_llama_tree(log)
+    except llama_tools.LlamaToolsError as e:
+        die(str(e))
 
 
 def pinned_info() -> tuple[str, str]:
     """(whole OHAI_PINNED line, llama.cpp build id)."""
-    line = (LLAMA_TREE / "OHAI_PINNED").read_text().strip()
-    build = next((w.split("=", 1)[1] for w in line.split() if w.startswith("build=")), "unknown")
-    return line, build
-
-
-def cmake_args(build_id: str) -> list[str]:
-    # Same ggml flags as ohai's default local build (GGML_NATIVE=ON, static libs),
-    # everything not needed for llama-bench switched off.
-    args = [
-        "-G", "Ninja",
-        "-DCMAKE_BUILD_TYPE=Release",
-        "-DGGML_NATIVE=ON",
-        "-DBUILD_SHARED_LIBS=OFF",
-        "-DLLAMA_CURL=OFF",  # deprecated and ignored in this version; harmless
-        "-DLLAMA_OPENSSL=OFF",
-        "-DLLAMA_BUILD_COMMON=ON",  # llama-bench links llama-common
-        "-DLLAMA_BUILD_TESTS=OFF",
-        "-DLLAMA_BUILD_EXAMPLES=OFF",
-        "-DLLAMA_BUILD_SERVER=OFF",
-        "-DLLAMA_BUILD_TOOLS=ON",
-        "-DLLAMA_BUILD_APP=OFF",
-        "-DLLAMA_BUILD_UI=OFF",
-        "-DLLAMA_ALL_WARNINGS=OFF",
-        # The tree is not a git checkout: give llama-bench the pinned build id
-        # instead of letting it guess from the surrounding repository.
-        "-DLLAMA_BUILD_NUMBER=0",
-        f"-DLLAMA_BUILD_COMMIT={build_id}",
-    ]
-    ccache = shutil.which("ccache")
-    if ccache:
-        args += [f"-DCMAKE_C_COMPILER_LAUNCHER={ccache}", f"-DCMAKE_CXX_COMPILER_LAUNCHER={ccache}"]
-    return args
+    return llama_tools.pinned_info()
 
 
 def build_llama_bench(build_dir: Path, jobs: int | None) -> Path:
-    for tool in ("cmake", "ninja"):
-        if shutil.which(tool) is None:
-            die(f"`{tool}` is not on PATH; it is needed to build llama-bench")
-    ensure_llama_tree()
-    _, build_id = pinned_info()
-    args = cmake_args(build_id)
-    # Configure only when the options changed: ninja re-runs cmake itself when
-    # the tree's CMakeLists change, and the build then stays incremental.
-    stamp = build_dir / "ohai-configure-args.txt"
-    wanted = "\n".join(args) + "\n"
-    if not (build_dir / "build.ninja").exists() or not stamp.exists() or stamp.read_text() != wanted:
-        log(f"configuring llama-bench in {build_dir}")
-        build_dir.mkdir(parents=True, exist_ok=True)
-        run(["cmake", "-S", str(LLAMA_TREE), "-B", str(build_dir), *args], "cmake configure")
-        stamp.write_text(wanted)
-    log("building llama-bench (first build takes several minutes; later ones are incremental)")
-    cmd = ["cmake", "--build", str(build_dir), "--target", "llama-bench"]
-    if jobs:
-        cmd += ["-j", str(jobs)]
-    run(cmd, "llama-bench build")
-    binary = build_dir / "bin" / "llama-bench"
-    if not binary.exists():
-        die(f"build finished but {binary} does not exist")
-    return binary
+    # llama_tools configures the shared tools build dir with ohai's CPU flags
+    # (native, AMX compiled out unless OHAI_AMX=ON) and builds incrementally.
+    try:
+        return llama_tools.build_tool("llama-bench", build_dir, jobs, log)
+    except llama_tools.LlamaToolsError as e:
+        die(str(e))
 
 
 # --------------------------------------------------------------------------- model / ohai
