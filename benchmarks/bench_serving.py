@@ -9,7 +9,7 @@ One run:
      `-c` is split between its slots unless `-kvu` (one KV buffer shared by all slots),
      which is how ohai's engine shares its `n_ctx` between parallel requests;
   3. for 1, 2, 4 and 8 concurrent clients, each client sends a stream of streaming
-     /v1/chat/completions requests (mixed prompt lengths, 24-400 tokens; `max_tokens` 128;
+     /v1/chat/completions requests (mixed prompt lengths, 40-400 tokens; `max_tokens` 128;
      temperature 0, prompts that make the model write to max_tokens), the two servers
      alternating ABBA per concurrency level; measures aggregate completion tokens/s and
      time to first token (p50, p95), with completion tokens counted from the stream;
@@ -55,9 +55,10 @@ TARGET_VS_LLAMA = 1.0     # ohai aggregate t/s / llama-server aggregate t/s, eve
 TARGET_SCALING = 1.4      # ohai 4 clients / ohai 1 client, aggregate t/s
 TARGET_VS_BENCH = 0.95    # ohai 1-client streamed decode t/s / `ohai bench` tg128
 
-# Prompt lengths (whole chat-templated prompt, tokens), cycled in this order. Any 4 consecutive
-# values have about the same mean (~200), so phases of 4k requests see the same mix.
-PROMPT_LENGTHS = (24, 400, 160, 264, 64, 336, 112, 216)
+# Prompt lengths (whole chat-templated prompt, tokens), cycled in this order. Both halves sum to
+# 816 (mean 204), so every phase (a multiple of 4 requests from a multiple of 4) sees the same mix.
+# 40 is about the shortest request for a story with a system message under the chat template.
+PROMPT_LENGTHS = (40, 400, 144, 232, 72, 336, 112, 296)
 SYSTEM_SHORT = "You are a helpful assistant."
 INSTRUCTION = "Write a long, detailed story about {topic}. Use at least five paragraphs."
 TOPICS = (
@@ -333,6 +334,7 @@ class RequestResult:
     t_first: float | None = None               # first non-empty content delta
     t_last: float | None = None                # last non-empty content delta
     t_end: float = 0.0                         # `data: [DONE]` (or the end of the stream)
+    max_gap_s: float = 0.0                     # longest wait between two content deltas (stalls)
 
     @property
     def ttft(self) -> float | None:
@@ -374,10 +376,14 @@ def stream_chat(server: Server, messages: list[Message], max_tokens: int, timeou
             res.error = f"HTTP {resp.status}: {resp.read(500).decode(errors='replace').strip()}"
             return res
         done = False
+        deadline = res.t_start + timeout
         while True:
             raw = resp.readline()
             if not raw:
                 break
+            if time.perf_counter() > deadline:
+                res.error = f"request took longer than {timeout:.0f} s (--request-timeout); abandoned"
+                return res
             line = raw.decode("utf-8", errors="replace").strip()
             if not line.startswith("data:"):
                 continue  # blank separators, comments, `event:` lines
@@ -399,6 +405,8 @@ def stream_chat(server: Server, messages: list[Message], max_tokens: int, timeou
                     now = time.perf_counter()
                     if res.t_first is None:
                         res.t_first = now
+                    elif res.t_last is not None:
+                        res.max_gap_s = max(res.max_gap_s, now - res.t_last)
                     res.t_last = now
                     res.content_chunks += 1
                 if choice.get("finish_reason"):
@@ -560,6 +568,7 @@ class Phase:
     results: list[RequestResult]
     server_cpu_s: float | None
     other_cpu_s: dict[str, float | None]
+    client_cpu_s: float             # this process (the load generator), all threads
     stopped_early: bool
 
     @property
@@ -591,6 +600,7 @@ def run_phase(server: Server, others: list[Server], prompts: list[tuple[list[Mes
 
     cpu0 = server.cpu_seconds()
     other0 = {o.name: o.cpu_seconds() for o in others}
+    client0 = time.process_time()
     threads = [threading.Thread(target=client, daemon=True) for _ in range(concurrency)]
     t0 = time.perf_counter()
     for t in threads:
@@ -598,6 +608,7 @@ def run_phase(server: Server, others: list[Server], prompts: list[tuple[list[Mes
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    client_cpu = time.process_time() - client0
     cpu1 = server.cpu_seconds()
     other = {o.name: (None if other0[o.name] is None or o.cpu_seconds() is None
                       else o.cpu_seconds() - other0[o.name]) for o in others}  # type: ignore[operator]
@@ -605,7 +616,7 @@ def run_phase(server: Server, others: list[Server], prompts: list[tuple[list[Mes
         wall = max(r.t_end for r in results) - min(r.t_start for r in results)
     return Phase(server=server.name, concurrency=concurrency, order=order, wall_s=wall, results=results,
                  server_cpu_s=None if cpu0 is None or cpu1 is None else cpu1 - cpu0,
-                 other_cpu_s=other, stopped_early=stopped[0])
+                 other_cpu_s=other, client_cpu_s=client_cpu, stopped_early=stopped[0])
 
 
 @dataclass
@@ -622,6 +633,7 @@ class LevelStats:
     ttft_p50_ms: float
     ttft_p95_ms: float
     decode_tps_median: float        # per request, streamed tokens after the first / time
+    decode_tps_short_median: float  # the same over the requests with the shortest prompt
     prompt_tokens_mean: float
     cpu_per_token_ms: float | None  # server CPU time per completion token
     error_samples: list[str] = field(default_factory=list)
@@ -644,6 +656,8 @@ def level_stats(phases: list[Phase]) -> LevelStats:
         phase_tps=[sum(r.completion_tokens for r in p.ok) / p.wall_s if p.wall_s > 0 else math.nan for p in phases],
         ttft_p50_ms=percentile(ttfts, 50) * 1e3, ttft_p95_ms=percentile(ttfts, 95) * 1e3,
         decode_tps_median=median(decode),
+        decode_tps_short_median=median([r.decode_tps for r in ok if r.decode_tps is not None
+                                        and r.prompt_tokens_target == min(PROMPT_LENGTHS)]),
         prompt_tokens_mean=statistics.fmean(prompt) if prompt else math.nan,
         cpu_per_token_ms=(sum(c for c in cpu if c is not None) / tokens * 1e3
                           if tokens and all(c is not None for c in cpu) else None),
@@ -704,6 +718,12 @@ def run_load(servers: list[Server], pf: PromptFactory, a: argparse.Namespace
                 if not r.ok:
                     log(f"    request failed on {name}: {r.error}")
                     break
+            stalled = [r for r in p.ok if r.max_gap_s > a.stall_warn]
+            if stalled:
+                worst = max(stalled, key=lambda r: r.max_gap_s)
+                log(f"    warning: {len(stalled)} request(s) on {name} waited more than {a.stall_warn:.0f} s "
+                    f"between two streamed tokens (worst: {worst.max_gap_s:.1f} s, "
+                    f"{worst.t_end - worst.t_start:.1f} s for the whole request)")
         for name in names:
             stats.append(level_stats(level_phases[name]))
     return stats, phases, order_log
@@ -847,14 +867,18 @@ def ratio_rows(stats: list[LevelStats], prefix: list[PrefixStats], benches: dict
             get[("llama-server", 1)].agg_tps, None)
     if "ohai" in a.servers and 1 in a.concurrency and benches.get("ohai"):
         tg = statistics.fmean(benches["ohai"])
-        add(f"ohai 1 client streamed decode t/s / `ohai bench` tg{a.max_tokens}",
-            get[("ohai", 1)].decode_tps_median, tg, TARGET_VS_BENCH,
-            "decode = (tokens - 1) / (last - first token), median over requests")
+        add(f"ohai 1 client streamed decode t/s, {min(PROMPT_LENGTHS)}-token prompts / `ohai bench` tg{a.max_tokens}",
+            get[("ohai", 1)].decode_tps_short_median, tg, TARGET_VS_BENCH,
+            "decode = (tokens - 1) / (last - first token), median over the requests with the shortest prompt: "
+            "their context (40-168 tokens) is closest to tg128's (0-128)")
+        add(f"ohai 1 client streamed decode t/s, all prompts / `ohai bench` tg{a.max_tokens}",
+            get[("ohai", 1)].decode_tps_median, tg, None, "longer prompts decode slower (longer context)")
         add(f"ohai 1 client aggregate t/s / `ohai bench` tg{a.max_tokens} (with prompt processing)",
             get[("ohai", 1)].agg_tps, tg, None)
     if "llama-server" in a.servers and 1 in a.concurrency and benches.get("llama-bench"):
-        add(f"llama-server 1 client streamed decode t/s / llama-bench tg{a.max_tokens} (reference)",
-            get[("llama-server", 1)].decode_tps_median, statistics.fmean(benches["llama-bench"]), None)
+        add(f"llama-server 1 client streamed decode t/s, {min(PROMPT_LENGTHS)}-token prompts / llama-bench "
+            f"tg{a.max_tokens} (reference)",
+            get[("llama-server", 1)].decode_tps_short_median, statistics.fmean(benches["llama-bench"]), None)
     for p in prefix:
         add(f"{p.server} prefix cache: TTFT fresh / repeated ~{p.prompt_tokens or a.prefix_tokens}-token prefix",
             p.cold_median, p.warm_median, None, "speed-up of the first token from the cache")
@@ -915,6 +939,9 @@ def print_text(report: dict[str, Any]) -> None:
     idle = report.get("idle_cpu_max_fraction")
     if idle is not None:
         print(f"the idle server used at most {idle * 100:.1f} % of one core while the other one was measured.")
+    client = report.get("client_cpu_max_fraction")
+    if client is not None:
+        print(f"the load generator (this process) used at most {client * 100:.1f} % of one core in a phase.")
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
@@ -985,9 +1012,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--skip-prefix", action="store_true")
     ap.add_argument("--skip-bench", action="store_true")
     ap.add_argument("--ready-timeout", type=float, default=180.0, help="seconds to wait for a server's /health")
-    ap.add_argument("--request-timeout", type=float, default=120.0, help="socket timeout of one request (s)")
+    ap.add_argument("--request-timeout", type=float, default=120.0,
+                    help="a request still streaming after this many seconds is abandoned (counted as failed)")
     ap.add_argument("--phase-timeout", type=float, default=300.0,
                     help="no new request after this many seconds in one phase")
+    ap.add_argument("--stall-warn", type=float, default=5.0,
+                    help="warn about requests that waited longer than this between two tokens (s)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 1 and 4 clients, 1 request per client, 1 prefix rep, 1 bench rep")
     ap.add_argument("--plot", type=Path, help="write a PNG (tokens/s and TTFT vs concurrency) here")
@@ -1089,6 +1119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pf.close()
 
     idle = [v / p.wall_s for p in phases for v in p.other_cpu_s.values() if v is not None and p.wall_s > 0]
+    client = [p.client_cpu_s / p.wall_s for p in phases if p.wall_s > 0]
     pinned, build = llama_tools.pinned_info()
     report = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(t_run)),
@@ -1108,6 +1139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "prefix": [{**asdict(p), "cold_median_ms": p.cold_median, "warm_median_ms": p.warm_median} for p in prefix],
         "bench": benches,
         "idle_cpu_max_fraction": max(idle) if idle else None,
+        "client_cpu_max_fraction": max(client) if client else None,
         "requests": [{**asdict(r), "concurrency": p.concurrency, "phase": p.order, "ttft": r.ttft,
                       "decode_tps": r.decode_tps} for p in phases for r in p.results],
         "metrics": metrics,
