@@ -28,8 +28,13 @@ install: llama-cpp
 	@# The same extension (and its helper process) in the source tree too, so `python -m ohai` works
 	@# from the checkout. Copied aside, then renamed: a process still running the old files keeps them.
 	@site=$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['platlib'])")/ohai; \
-	for f in $$site/_core*.so $$site/ohai-isolate; do \
+	for f in $$site/_core*.so $$site/_aie_host*.so $$site/ohai-isolate; do \
 		cp "$$f" "ohai/.$$(basename $$f).new" && mv -f "ohai/.$$(basename $$f).new" "ohai/$$(basename $$f)" || exit 1; \
+	done
+	@# The ai_engine plugin libraries, for ohai.aie.plugin_library() in the checkout.
+	@site=$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['platlib'])")/ohai; mkdir -p ohai/plugins; \
+	for f in $$site/plugins/*.so; do \
+		cp "$$f" "ohai/plugins/.$$(basename $$f).new" && mv -f "ohai/plugins/.$$(basename $$f).new" "ohai/plugins/$$(basename $$f)" || exit 1; \
 	done
 
 model: install

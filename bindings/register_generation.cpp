@@ -2,6 +2,7 @@
 #include "ohai/engine.h"
 #include "ohai/generation.h"
 #include "register.h"
+#include "request_json.h"
 
 #include <pybind11/stl.h>
 
@@ -44,6 +45,8 @@ void register_generation(pybind11::module_ & m) {
         .def_property_readonly("finish_reason", [](const Completion & c) { return finish_reason_name(c.finish_reason); })
         .def_readonly("usage", &Completion::usage)
         .def_readonly("timings", &Completion::timings);
+    m.def("completion_json", [](const Completion & c) { return wire::dump(wire::completion_json(c)); },
+          "The engine's JSON form of a completion (ohai-cli --json, the ai_engine plugin).");
 
     py::class_<Generation, std::shared_ptr<Generation>>(m, "Generation")
         .def("__iter__", [](py::object self) { return self; })

@@ -18,6 +18,17 @@ from .types import Completion, ModelInfo, Timings, Usage
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # `ohai.aie` (the ai_engine plugin host) has an extension of its own: imported on first use.
+    if name == "aie":
+        # import_module, not `from . import aie`: that asks this very __getattr__ again.
+        import importlib
+
+        return importlib.import_module(".aie", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "Completion",
     "CompletionStream",

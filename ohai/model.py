@@ -12,7 +12,7 @@ from typing import Any, Literal, Union, overload
 
 import numpy as np
 
-from . import _core, openai_format
+from . import _core, defaults, openai_format
 from ._core import InvalidRequestError, OhaiError
 from .default_model import default_model_path
 from .types import Completion, ModelInfo, Timings, Usage
@@ -24,6 +24,9 @@ Message = Mapping[str, str]
 
 # llama.cpp reads seed 0xFFFFFFFF as "pick a random one", so the last reproducible seed is one below.
 _SEED_LIMIT = 2**32 - 1
+# Request defaults live once, in the engine (C++); the signatures below show them.
+_DEFAULT_SAMPLING = defaults.SAMPLING
+_DEFAULT_MAX_TOKENS: int | None = defaults.SAMPLING.max_tokens
 MAX_CONTEXT = 2**20
 MAX_THREADS = 512  # ggml's limit
 MAX_PARALLEL = 64
@@ -151,12 +154,12 @@ class Model:
         self,
         prompt: Prompt,
         *,
-        max_tokens: int | None = 256,
-        temperature: float = 0.8,
-        top_k: int = 40,
-        top_p: float = 0.95,
-        min_p: float = 0.05,
-        repeat_penalty: float = 1.0,
+        max_tokens: int | None = _DEFAULT_MAX_TOKENS,
+        temperature: float = _DEFAULT_SAMPLING.temperature,
+        top_k: int = _DEFAULT_SAMPLING.top_k,
+        top_p: float = _DEFAULT_SAMPLING.top_p,
+        min_p: float = _DEFAULT_SAMPLING.min_p,
+        repeat_penalty: float = _DEFAULT_SAMPLING.repeat_penalty,
         seed: int | None = None,
         stop: str | Sequence[str] = (),
     ) -> Completion:
@@ -172,16 +175,21 @@ class Model:
         })
         return _completion(generation.result())
 
+    def _generate_json(self, prompt: Prompt, **options: Any) -> str:
+        """generate() as the engine's one JSON shape (the same as `ohai-cli --json` and the
+        ai_engine plugin): text, finish_reason, usage, timings."""
+        return str(_core.completion_json(self._submit(prompt, options).result()))
+
     def stream(
         self,
         prompt: Prompt,
         *,
-        max_tokens: int | None = 256,
-        temperature: float = 0.8,
-        top_k: int = 40,
-        top_p: float = 0.95,
-        min_p: float = 0.05,
-        repeat_penalty: float = 1.0,
+        max_tokens: int | None = _DEFAULT_MAX_TOKENS,
+        temperature: float = _DEFAULT_SAMPLING.temperature,
+        top_k: int = _DEFAULT_SAMPLING.top_k,
+        top_p: float = _DEFAULT_SAMPLING.top_p,
+        min_p: float = _DEFAULT_SAMPLING.min_p,
+        repeat_penalty: float = _DEFAULT_SAMPLING.repeat_penalty,
         seed: int | None = None,
         stop: str | Sequence[str] = (),
     ) -> CompletionStream:
@@ -299,12 +307,12 @@ class Model:
 def _request(
     prompt: Prompt,
     *,
-    max_tokens: int | None = 256,
-    temperature: float = 0.8,
-    top_k: int = 40,
-    top_p: float = 0.95,
-    min_p: float = 0.05,
-    repeat_penalty: float = 1.0,
+    max_tokens: int | None = _DEFAULT_MAX_TOKENS,
+    temperature: float = _DEFAULT_SAMPLING.temperature,
+    top_k: int = _DEFAULT_SAMPLING.top_k,
+    top_p: float = _DEFAULT_SAMPLING.top_p,
+    min_p: float = _DEFAULT_SAMPLING.min_p,
+    repeat_penalty: float = _DEFAULT_SAMPLING.repeat_penalty,
     seed: int | None = None,
     stop: str | Sequence[str] = (),
 ) -> _core.GenerateRequest:

@@ -6,6 +6,7 @@ import os
 import sys
 from typing import IO, Any
 
+from ..defaults import SAMPLING
 from ..model import Model
 
 
@@ -86,12 +87,15 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-n", "--max-tokens", type=int, default=256, help="tokens to generate (default 256)")
-    parser.add_argument("--temp", type=float, default=0.8, help="temperature, 0 = greedy (default 0.8)")
-    parser.add_argument("--top-k", type=int, default=40)
-    parser.add_argument("--top-p", type=float, default=0.95)
-    parser.add_argument("--min-p", type=float, default=0.05)
-    parser.add_argument("--repeat-penalty", type=float, default=1.0)
+    parser.add_argument("-n", "--max-tokens", type=int, default=SAMPLING.max_tokens,
+                        help=f"tokens to generate (default {SAMPLING.max_tokens})")
+    d = SAMPLING
+    parser.add_argument("--temp", type=float, default=d.temperature,
+                        help=f"temperature, 0 = greedy (default {d.temperature})")
+    parser.add_argument("--top-k", type=int, default=d.top_k, help=f"default {d.top_k}")
+    parser.add_argument("--top-p", type=float, default=d.top_p, help=f"default {d.top_p}")
+    parser.add_argument("--min-p", type=float, default=d.min_p, help=f"default {d.min_p}")
+    parser.add_argument("--repeat-penalty", type=float, default=d.repeat_penalty, help=f"default {d.repeat_penalty}")
     parser.add_argument("--seed", type=int, default=None, help="sampling seed (default: random)")
     parser.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
 

@@ -44,7 +44,8 @@ def execute(args: argparse.Namespace) -> int:
         if args.chat:
             prompt = model.apply_chat_template([{"role": "user", "content": prompt}])
         if args.json:
-            print(json.dumps(model.generate(prompt, **options).to_dict()))
+            # The engine's one JSON shape, the same as `ohai-cli --json` and the ai_engine plugin.
+            print(model._generate_json(prompt, **options))
             return 0
         pieces = model.stream(prompt, **options)
         try:

@@ -18,6 +18,7 @@ from typing import Any, Union
 
 from starlette.requests import Request
 
+from ..defaults import SAMPLING
 from .errors import APIError, invalid
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB
@@ -243,16 +244,17 @@ def _sampling(fields: _Fields, *, default_max_tokens: int | None, chat: bool) ->
             break
     if chat:
         fields("max_tokens")
-    temperature = 0.8 if not fields.given("temperature") else _number(fields("temperature"), "temperature",
+    d = SAMPLING
+    temperature = d.temperature if not fields.given("temperature") else _number(fields("temperature"), "temperature",
                                                                          minimum=0, maximum=2)
-    top_p = 0.95
+    top_p = d.top_p
     if fields.given("top_p"):
         top_p = _number(fields("top_p"), "top_p", minimum=0, maximum=1)
         # OpenAI allows 0; the sampler keeps at least one token, so "the smallest nucleus" is the top token.
         top_p = max(top_p, 1e-9)
-    top_k = 40 if not fields.given("top_k") else _int(fields("top_k"), "top_k", minimum=0)
-    min_p = 0.05 if not fields.given("min_p") else _number(fields("min_p"), "min_p", minimum=0, maximum=1)
-    repeat_penalty = 1.0
+    top_k = d.top_k if not fields.given("top_k") else _int(fields("top_k"), "top_k", minimum=0)
+    min_p = d.min_p if not fields.given("min_p") else _number(fields("min_p"), "min_p", minimum=0, maximum=1)
+    repeat_penalty = d.repeat_penalty
     if fields.given("repeat_penalty"):
         repeat_penalty = _number(fields("repeat_penalty"), "repeat_penalty", minimum=0, exclusive_minimum=True)
     seed: int | None = None

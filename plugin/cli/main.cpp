@@ -9,6 +9,7 @@
 #include <string>
 
 #include "ohai/ohai.h"
+#include "request_json.h"
 
 namespace {
 
@@ -84,32 +85,6 @@ Options parse(int argc, char ** argv) {
     return o;
 }
 
-std::string json_escape(const std::string & s) {
-    std::string out;
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20) { char b[8]; std::snprintf(b, sizeof b, "\\u%04x", c); out += b; }
-                else out += static_cast<char>(c);
-        }
-    }
-    return out;
-}
-
-void print_json(const ohai::Completion & c) {
-    std::printf("{\"text\": \"%s\", \"finish_reason\": \"%s\", "
-                "\"usage\": {\"prompt_tokens\": %d, \"completion_tokens\": %d}, "
-                "\"timings\": {\"prompt_ms\": %.3f, \"decode_ms\": %.3f, \"prompt_per_second\": %.3f, \"decode_per_second\": %.3f}}\n",
-                json_escape(c.text).c_str(), ohai::finish_reason_name(c.finish_reason), c.usage.prompt_tokens,
-                c.usage.completion_tokens, c.timings.prompt_ms, c.timings.decode_ms, c.timings.prompt_per_second,
-                c.timings.decode_per_second);
-}
-
 }  // namespace
 
 int main(int argc, char ** argv) {
@@ -138,7 +113,7 @@ int main(int argc, char ** argv) {
             }
             return !write_failed;
         });
-        if (o.json) print_json(c);
+        if (o.json) std::printf("%s\n", ohai::wire::dump(ohai::wire::completion_json(c)).c_str());
         else std::fputc('\n', stdout);
         if (write_failed || std::fflush(stdout) != 0 || std::ferror(stdout))
             die(std::string("cannot write the output: ") + std::strerror(errno ? errno : EIO));

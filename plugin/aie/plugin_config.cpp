@@ -1,0 +1,69 @@
+#include "plugin_config.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "request_json.h"
+
+namespace ohai::aie {
+
+namespace {
+
+constexpr size_t kMaxConfigBytes = 64 * 1024;
+
+std::string env(const char * name) {
+    const char * v = std::getenv(name);
+    return v ? v : "";
+}
+
+void read_fields(const wire::Json & j, PluginConfig & c) {
+    wire::check_fields(j, {"model_dir", "n_ctx", "threads", "parallel", "max_streams", "stream_idle_timeout_s",
+                           "max_wait_ms", "isolate", "log_level"});
+    c.model_dir = wire::get_string(j, "model_dir", c.model_dir);
+    c.n_ctx = static_cast<uint32_t>(wire::get_int(j, "n_ctx", c.n_ctx, 0, 1 << 20));
+    c.threads = static_cast<int32_t>(wire::get_int(j, "threads", c.threads, 0, 512));
+    c.parallel = static_cast<uint32_t>(wire::get_int(j, "parallel", c.parallel, 0, 64));
+    c.max_streams = static_cast<uint32_t>(wire::get_int(j, "max_streams", c.max_streams, 1, 4096));
+    c.stream_idle_timeout_s = wire::get_number(j, "stream_idle_timeout_s", c.stream_idle_timeout_s);
+    if (c.stream_idle_timeout_s <= 0 || c.stream_idle_timeout_s > 86400)
+        throw wire::WireError(wire::ErrorKind::InvalidRequest, "\"stream_idle_timeout_s\" must be in (0, 86400]");
+    c.max_wait_ms = static_cast<uint32_t>(wire::get_int(j, "max_wait_ms", c.max_wait_ms, 0, 600000));
+    c.isolate = wire::get_string(j, "isolate", c.isolate);
+    c.log_level = wire::get_string(j, "log_level", c.log_level);
+    if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error" &&
+        c.log_level != "none")
+        throw wire::WireError(wire::ErrorKind::InvalidRequest, "\"log_level\" must be debug, info, warn, error or none");
+}
+
+}  // namespace
+
+LoadedConfig load_plugin_config() {
+    LoadedConfig out;
+    const std::string from_env = env("OHAI_AIE_CONFIG");
+    const std::string path = from_env.empty() ? OHAI_AIE_DEFAULT_CONFIG : from_env;
+    std::ifstream in(path, std::ios::binary);
+    if (in) {
+        out.path = path;
+        std::ostringstream text;
+        text << in.rdbuf();
+        const std::string bytes = text.str();
+        try {
+            if (bytes.size() > kMaxConfigBytes) throw wire::WireError(wire::ErrorKind::PayloadTooLarge, "the file is too large");
+            read_fields(wire::parse_object(bytes.data(), bytes.size()), out.config);
+        } catch (const std::exception & e) {
+            out.error = "the configuration file " + path + " cannot be used: " + e.what();
+        }
+    } else if (errno != ENOENT && !from_env.empty()) {
+        out.error = "the configuration file " + path + " cannot be read: " + std::strerror(errno);
+    } else if (!from_env.empty()) {
+        out.error = "the configuration file " + path + " (OHAI_AIE_CONFIG) does not exist";
+    }
+    const std::string model_dir = env("OHAI_AIE_MODEL_DIR");
+    if (!model_dir.empty()) out.config.model_dir = model_dir;
+    return out;
+}
+
+}  // namespace ohai::aie

@@ -1,0 +1,40 @@
+// ohai — the plugin's configuration file (JSON), read once when ai_engine creates the plugin.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace ohai::aie {
+
+// Where the configuration is looked for when $OHAI_AIE_CONFIG is not set (a build may override
+// it with -DOHAI_AIE_DEFAULT_CONFIG=...).
+#ifndef OHAI_AIE_DEFAULT_CONFIG
+#define OHAI_AIE_DEFAULT_CONFIG "/system/etc/ohai/ohai_llm.json"
+#endif
+#ifndef OHAI_AIE_DEFAULT_MODEL_DIR
+#define OHAI_AIE_DEFAULT_MODEL_DIR "/data/ohai/models"
+#endif
+
+struct PluginConfig {
+    std::string model_dir = OHAI_AIE_DEFAULT_MODEL_DIR;   // $OHAI_AIE_MODEL_DIR overrides the file
+    uint32_t n_ctx = 2048;             // default context of Prepare (tokens, shared by the streams)
+    int32_t threads = 0;               // default decode threads of Prepare; 0 = all cores
+    uint32_t parallel = 0;             // sequences decoded together per engine; 0 = the engine's default
+    uint32_t max_streams = 16;         // open streams over all transactions
+    double stream_idle_timeout_s = 60; // a stream nobody polls for this long is cancelled and freed
+    uint32_t max_wait_ms = 30000;      // upper bound of stream_next's wait_ms
+    std::string isolate;               // ohai-isolate; "" = next to the plugin library or one folder up
+    std::string log_level = "warn";    // engine log lines to stderr at this level and above; "none" = off
+};
+
+struct LoadedConfig {
+    PluginConfig config;
+    std::string path;    // the file that was read ("" when none was found)
+    std::string error;   // why the file could not be used; Prepare reports it
+};
+
+// Reads $OHAI_AIE_CONFIG, else OHAI_AIE_DEFAULT_CONFIG. A missing file means the defaults; a file
+// that is not valid JSON, or has unknown fields or bad values, leaves `error` set.
+LoadedConfig load_plugin_config();
+
+}  // namespace ohai::aie
