@@ -422,15 +422,38 @@ def test_wrong_infer_mode(async_host: aie.PluginHost, sync_host: aie.PluginHost,
     assert e.value.retcode == 1207
 
 
+@pytest.mark.parametrize("config", [{"n_ctx": "lots"}, {"isolate": "/nonexistent/ohai-isolate"},
+                                    {"model_dir": "/tmp", "no_such_field": 1}])
 def test_bad_config_file_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_dir: str,
-                                     model_name: str) -> None:
-    host = _host("async", monkeypatch, model_dir, {"n_ctx": "lots"}, tmp_path)
+                                     model_name: str, config: dict) -> None:
+    host = _host("async", monkeypatch, model_dir, config, tmp_path)
     try:
         with pytest.raises(aie.PluginCallError) as e:
             host.prepare({"model": model_name})
-        assert e.value.code == "internal" and "configuration" in e.value.message
+        assert e.value.code == "internal" and "configuration file" in e.value.message
     finally:
         host.close()
+
+
+def test_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, default_model_path: str,
+                     model_name: str) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(default_model_path, models / model_name)
+    # model_dir and the context defaults come from the file; a missing file means the defaults.
+    (tmp_path / "c.json").write_text(json.dumps({"model_dir": str(models), "n_ctx": 512, "threads": 1}))
+    monkeypatch.delenv("OHAI_AIE_MODEL_DIR", raising=False)
+    monkeypatch.setenv("OHAI_AIE_CONFIG", str(tmp_path / "c.json"))
+    with aie.PluginHost(aie.plugin_library("async")) as host:
+        txn, out = host.prepare({"model": model_name})
+        assert out["model"]["n_ctx"] == 512
+        host.release(txn)
+    monkeypatch.setenv("OHAI_AIE_CONFIG", str(tmp_path / "missing.json"))
+    monkeypatch.setenv("OHAI_AIE_MODEL_DIR", str(models))
+    with aie.PluginHost(aie.plugin_library("async")) as host:
+        txn, out = host.prepare({"model": model_name})
+        assert out["model"]["n_ctx"] == 2048
+        host.release(txn)
 
 
 def test_unload_with_requests_in_flight(monkeypatch: pytest.MonkeyPatch, model_dir: str, model_name: str) -> None:

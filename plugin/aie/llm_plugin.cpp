@@ -47,6 +47,7 @@ std::string directory_of_this_library() {
 // plugins (ohai/ohai-isolate, ohai/plugins/libohai_llm.so), on a device next to them.
 void configure_isolation(const PluginConfig & config) {
     IsolationSettings settings = isolation_settings();
+    if (!config.probe_cache_dir.empty()) settings.cache_dir = config.probe_cache_dir;
     if (!config.isolate.empty()) {
         settings.executable = config.isolate;
     } else if (std::getenv("OHAI_ISOLATE") == nullptr) {
@@ -102,6 +103,7 @@ LlmPlugin::LlmPlugin(InferMode mode) : mode_(mode), config_(load_plugin_config()
     configure_logging(config_.config.log_level);
     configure_isolation(config_.config);
     if (!config_.error.empty()) log_message(LogLevel::Error, config_.error);
+    if (!config_.warning.empty()) log_message(LogLevel::Warn, config_.warning);
     reply_thread_ = std::thread([this] { reply_loop(); });
     try {
         job_thread_ = std::thread([this] { job_loop(); });
@@ -192,8 +194,7 @@ std::string error_message(const wire::Json & body) {
 
 }  // namespace
 
-bool LlmPlugin::write_output(const Json & body, DataInfo & out) {
-    int retcode = 0;
+bool LlmPlugin::write_output(const Json & body, DataInfo & out, int & retcode) {
     return to_data_info(serialize(retcode, body), out);
 }
 
@@ -246,7 +247,7 @@ void LlmPlugin::reply_loop() {
             } else if (!s.sync_waiting) {
                 const auto idle_deadline = s.last_poll + idle;
                 if (now >= idle_deadline) {
-                    log_message(LogLevel::Info, "ohai_llm: stream " + std::to_string(current->first) +
+                    log_message(LogLevel::Info, "stream " + std::to_string(current->first) +
                                                     " was not polled for " +
                                                     std::to_string(config_.config.stream_idle_timeout_s) +
                                                     " s: cancelled");
@@ -590,8 +591,14 @@ LlmPlugin::Reply LlmPlugin::stream_next_sync(const Call & call) {
         return closing_ || s == streams_.end() || !s->second.unread.empty() || s->second.done;
     });
     it = streams_.find(a.stream);
-    if (it == streams_.end())
-        throw WireError(ErrorKind::Cancelled, "stream " + std::to_string(a.stream) + " was cancelled");
+    if (it == streams_.end()) {
+        // Cancelled while we waited: the same answer the async plugin gives a waiting poll.
+        Json last;
+        last["text"] = "";
+        last["done"] = true;
+        last["finish_reason"] = "cancelled";
+        return Reply{0, std::move(last)};
+    }
     it->second.sync_waiting = false;
     it->second.last_poll = Clock::now();
     return take_stream_text_locked(a.stream, it->second);
@@ -782,7 +789,7 @@ int LlmPlugin::Prepare(long long transactionId, const DataInfo & inputInfo, Data
         reply = error_reply(ErrorKind::Internal, "unknown error");
     }
     try {
-        if (!write_output(reply.body, outputInfo)) return OHOS::AI::RETCODE_OUT_OF_MEMORY;
+        if (!write_output(reply.body, outputInfo, reply.retcode)) return OHOS::AI::RETCODE_OUT_OF_MEMORY;
     } catch (...) {
         return OHOS::AI::RETCODE_OUT_OF_MEMORY;
     }
@@ -861,7 +868,7 @@ int LlmPlugin::SetOption(int optionType, const DataInfo & inputInfo) {
         defaults_ = wire::update_defaults(in, defaults_);
         return OHOS::AI::RETCODE_SUCCESS;
     } catch (const std::exception & e) {
-        log_message(LogLevel::Warn, std::string("ohai_llm: SetOption refused: ") + e.what());
+        log_message(LogLevel::Warn, std::string("SetOption refused: ") + e.what());
         return OHOS::AI::RETCODE_INVALID_PARAM;
     } catch (...) {
         return OHOS::AI::RETCODE_FAILURE;
@@ -901,7 +908,7 @@ int LlmPlugin::GetOption(int optionType, const DataInfo & /*inputInfo*/, DataInf
                                         "unknown option type " + std::to_string(optionType) + " (1001, 1002, 2001)");
             }
         }
-        if (!write_output(body, outputInfo)) return OHOS::AI::RETCODE_OUT_OF_MEMORY;
+        if (!write_output(body, outputInfo, retcode)) return OHOS::AI::RETCODE_OUT_OF_MEMORY;
         return retcode;
     } catch (...) {
         return OHOS::AI::RETCODE_FAILURE;

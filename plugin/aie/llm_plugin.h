@@ -97,7 +97,9 @@ private:
 
     static Reply error_reply(wire::ErrorKind kind, const std::string & message);
     static int retcode_for(wire::ErrorKind kind);
-    static bool write_output(const Json & body, DataInfo & out);
+    // Serialises `body` into a malloc()ed buffer; a reply over the size limit becomes an error
+    // body and `retcode` says so.
+    static bool write_output(const Json & body, DataInfo & out, int & retcode);
 
     // Parses the message and finds the transaction; throws WireError.
     Call parse_call(long long transaction, const DataInfo & msg);

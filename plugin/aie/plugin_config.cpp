@@ -1,5 +1,8 @@
 #include "plugin_config.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -21,7 +24,7 @@ std::string env(const char * name) {
 
 void read_fields(const wire::Json & j, PluginConfig & c) {
     wire::check_fields(j, {"model_dir", "n_ctx", "threads", "parallel", "max_streams", "stream_idle_timeout_s",
-                           "max_wait_ms", "isolate", "log_level"});
+                           "max_wait_ms", "isolate", "probe_cache_dir", "log_level"});
     c.model_dir = wire::get_string(j, "model_dir", c.model_dir);
     c.n_ctx = static_cast<uint32_t>(wire::get_int(j, "n_ctx", c.n_ctx, 0, 1 << 20));
     c.threads = static_cast<int32_t>(wire::get_int(j, "threads", c.threads, 0, 512));
@@ -32,6 +35,10 @@ void read_fields(const wire::Json & j, PluginConfig & c) {
         throw wire::WireError(wire::ErrorKind::InvalidRequest, "\"stream_idle_timeout_s\" must be in (0, 86400]");
     c.max_wait_ms = static_cast<uint32_t>(wire::get_int(j, "max_wait_ms", c.max_wait_ms, 0, 600000));
     c.isolate = wire::get_string(j, "isolate", c.isolate);
+    if (!c.isolate.empty() && ::access(c.isolate.c_str(), X_OK) != 0)
+        throw wire::WireError(wire::ErrorKind::InvalidRequest,
+                              "\"isolate\" names " + c.isolate + ", which is not an executable file");
+    c.probe_cache_dir = wire::get_string(j, "probe_cache_dir", c.probe_cache_dir);
     c.log_level = wire::get_string(j, "log_level", c.log_level);
     if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error" &&
         c.log_level != "none")
@@ -44,22 +51,25 @@ LoadedConfig load_plugin_config() {
     LoadedConfig out;
     const std::string from_env = env("OHAI_AIE_CONFIG");
     const std::string path = from_env.empty() ? OHAI_AIE_DEFAULT_CONFIG : from_env;
-    std::ifstream in(path, std::ios::binary);
-    if (in) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) {
+        if (!from_env.empty()) out.warning = "the configuration file " + path + " (OHAI_AIE_CONFIG) does not exist: using the defaults";
+    } else {
         out.path = path;
+        std::ifstream in(path, std::ios::binary);
         std::ostringstream text;
-        text << in.rdbuf();
+        if (in) text << in.rdbuf();
         const std::string bytes = text.str();
+        // Parsed into a copy: a file with one bad field is not half applied.
+        PluginConfig parsed;
         try {
-            if (bytes.size() > kMaxConfigBytes) throw wire::WireError(wire::ErrorKind::PayloadTooLarge, "the file is too large");
-            read_fields(wire::parse_object(bytes.data(), bytes.size()), out.config);
+            if (!in || in.bad()) throw std::runtime_error("it cannot be read");
+            if (bytes.size() > kMaxConfigBytes) throw std::runtime_error("it is larger than 64 KiB");
+            read_fields(wire::parse_object(bytes.data(), bytes.size(), "the file"), parsed);
+            out.config = parsed;
         } catch (const std::exception & e) {
             out.error = "the configuration file " + path + " cannot be used: " + e.what();
         }
-    } else if (errno != ENOENT && !from_env.empty()) {
-        out.error = "the configuration file " + path + " cannot be read: " + std::strerror(errno);
-    } else if (!from_env.empty()) {
-        out.error = "the configuration file " + path + " (OHAI_AIE_CONFIG) does not exist";
     }
     const std::string model_dir = env("OHAI_AIE_MODEL_DIR");
     if (!model_dir.empty()) out.config.model_dir = model_dir;

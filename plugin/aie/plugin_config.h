@@ -24,6 +24,9 @@ struct PluginConfig {
     double stream_idle_timeout_s = 60; // a stream nobody polls for this long is cancelled and freed
     uint32_t max_wait_ms = 30000;      // upper bound of stream_next's wait_ms
     std::string isolate;               // ohai-isolate; "" = next to the plugin library or one folder up
+    // Where model files that passed the probe are remembered across restarts of the service;
+    // "" = $OHAI_HOME/probed, else ~/.cache/ohai/probed (a system service may have neither).
+    std::string probe_cache_dir;
     std::string log_level = "warn";    // engine log lines to stderr at this level and above; "none" = off
 };
 
@@ -31,10 +34,12 @@ struct LoadedConfig {
     PluginConfig config;
     std::string path;    // the file that was read ("" when none was found)
     std::string error;   // why the file could not be used; Prepare reports it
+    std::string warning; // logged once
 };
 
-// Reads $OHAI_AIE_CONFIG, else OHAI_AIE_DEFAULT_CONFIG. A missing file means the defaults; a file
-// that is not valid JSON, or has unknown fields or bad values, leaves `error` set.
+// Reads $OHAI_AIE_CONFIG, else OHAI_AIE_DEFAULT_CONFIG. A missing file means the defaults (logged
+// when $OHAI_AIE_CONFIG named it); a file that cannot be read, is not valid JSON, or has unknown
+// fields or bad values leaves `error` set and the defaults in `config` (nothing of it is used).
 LoadedConfig load_plugin_config();
 
 }  // namespace ohai::aie

@@ -164,21 +164,22 @@ Json error_body(ErrorKind kind, const std::string & message) {
     return body;
 }
 
-Json parse_object(const void * data, size_t size) {
+Json parse_object(const void * data, size_t size, const char * what) {
+    const std::string subject = what;
     if (size > kMaxMessageBytes)
-        throw WireError(ErrorKind::PayloadTooLarge, "the message is " + std::to_string(size) +
+        throw WireError(ErrorKind::PayloadTooLarge, subject + " is " + std::to_string(size) +
                                                     " bytes; the limit is " + std::to_string(kMaxMessageBytes));
-    if (size == 0 || data == nullptr) throw WireError(ErrorKind::InvalidJson, "the message is empty");
+    if (size == 0 || data == nullptr) throw WireError(ErrorKind::InvalidJson, subject + " is empty");
     const char * p = static_cast<const char *>(data);
     const std::string text(p, size);
-    if (utf8_sanitize(text) != text) throw WireError(ErrorKind::InvalidJson, "the message is not valid UTF-8");
+    if (utf8_sanitize(text) != text) throw WireError(ErrorKind::InvalidJson, subject + " is not valid UTF-8");
     if (nesting_exceeds(p, size, kMaxNestingDepth))
         throw WireError(ErrorKind::InvalidJson,
-                        "the message nests objects/arrays deeper than " + std::to_string(kMaxNestingDepth) + " levels");
+                        subject + " nests objects/arrays deeper than " + std::to_string(kMaxNestingDepth) + " levels");
     Json value = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (value.is_discarded()) throw WireError(ErrorKind::InvalidJson, "the message is not valid JSON");
+    if (value.is_discarded()) throw WireError(ErrorKind::InvalidJson, subject + " is not valid JSON");
     if (!value.is_object())
-        throw WireError(ErrorKind::InvalidJson, std::string("the message must be a JSON object, not ") + type_name(value));
+        throw WireError(ErrorKind::InvalidJson, subject + " must be a JSON object, not " + type_name(value));
     return value;
 }
 

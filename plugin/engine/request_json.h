@@ -65,8 +65,8 @@ ErrorKind error_kind_for(ErrorCode code);
 Json error_body(ErrorKind kind, const std::string & message);
 
 // Parses one request message: at most kMaxMessageBytes, UTF-8, a JSON object.
-// Throws WireError(PayloadTooLarge | InvalidJson).
-Json parse_object(const void * data, size_t size);
+// Throws WireError(PayloadTooLarge | InvalidJson); messages name the input as `what`.
+Json parse_object(const void * data, size_t size, const char * what = "the message");
 // Serialises a reply (invalid UTF-8 in strings becomes U+FFFD rather than an exception).
 std::string dump(const Json & value);
 
