@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import ohai
+
 from conftest import run_ohai
 
 
@@ -28,14 +30,35 @@ def test_default_command_and_stdin(default_model_path: str) -> None:
     assert len(as_arg.stdout.strip()) > 10
 
 
-def test_run_json(default_model_path: str) -> None:
+def test_run_json(default_model_path: str, ohai_cli_bin: str) -> None:
     r = run_ohai("run", "-m", default_model_path, "--temp", "0", "-n", "5", "--json", "Hello")
     data = json.loads(r.stdout)
+    assert list(data) == ["text", "finish_reason", "usage", "timings"]
     assert data["finish_reason"] == "length"
     assert data["usage"] == {"prompt_tokens": data["usage"]["prompt_tokens"], "completion_tokens": 5,
-                             "total_tokens": data["usage"]["prompt_tokens"] + 5,
-                             "prompt_tokens_details": {"cached_tokens": 0}}
+                             "cached_prompt_tokens": 0}
     assert data["timings"]["decode_per_second"] > 0
+    # One JSON shape for every entry point: ohai-cli --json prints the same fields and text.
+    native = subprocess.run([ohai_cli_bin, "-m", default_model_path, "-p", "Hello", "-n", "5", "--temp", "0", "--json"],
+                            capture_output=True, text=True, timeout=300)
+    other = json.loads(native.stdout)
+    assert list(other) == list(data) and list(other["usage"]) == list(data["usage"])
+    assert list(other["timings"]) == list(data["timings"])
+    assert (other["text"], other["usage"]) == (data["text"], data["usage"])
+
+
+def test_sampling_defaults_come_from_the_engine() -> None:
+    import inspect
+
+    from ohai import _core
+    from ohai.defaults import SAMPLING
+
+    core = _core.SamplingParams()
+    assert SAMPLING.temperature == pytest.approx(core.temperature) and SAMPLING.top_k == core.top_k
+    assert SAMPLING.max_tokens == _core.GenerateRequest().max_tokens
+    sig = inspect.signature(ohai.Model.generate).parameters
+    assert sig["temperature"].default == SAMPLING.temperature and sig["top_p"].default == SAMPLING.top_p
+    assert sig["max_tokens"].default == SAMPLING.max_tokens
 
 
 def test_run_seed_is_reproducible(default_model_path: str) -> None:
