@@ -478,3 +478,28 @@ def test_unload_with_requests_in_flight(monkeypatch: pytest.MonkeyPatch, model_d
         t.join(timeout=30)
     assert len(results) == 2
     assert not host.contract_violations
+
+
+@pytest.mark.slow
+def test_scenario_under_address_sanitizer(model_dir: str, model_name: str) -> None:
+    """The plugin built with -fsanitize=address (engine and plugin code instrumented), loaded by our
+    host through prepare, generation, streams, errors, Release and unload with work in flight: no
+    invalid access, and no leak (LeakSanitizer at exit)."""
+    root = Path(__file__).resolve().parent.parent
+    found = sorted(root.glob("build/*/tests/cpp/aie_asan_scenario"))
+    if not found:
+        pytest.fail("aie_asan_scenario is not built; run `make install` (OHAI_BUILD_TESTS=ON builds it)")
+    exe = found[0]
+    env = {**os.environ, "OHAI_AIE_MODEL_DIR": model_dir,
+           "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=23",
+           "LSAN_OPTIONS": f"suppressions={root / 'tests/cpp/aie_asan.supp'}:print_suppressions=0"}
+    env.pop("OHAI_AIE_CONFIG", None)
+    isolate = root / "ohai" / "ohai-isolate"
+    if isolate.exists():
+        env["OHAI_ISOLATE"] = str(isolate)
+    r = subprocess.run([str(exe), str(exe.parent / "libohai_llm_asan.so"), model_name], env=env,
+                       capture_output=True, text=True, timeout=600)
+    report = r.stdout + r.stderr
+    assert "AddressSanitizer" not in report and "LeakSanitizer" not in report, report[-4000:]
+    assert r.returncode == 0, report[-4000:]
+    assert "0 failure(s)" in r.stdout
