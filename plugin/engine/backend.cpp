@@ -2,7 +2,10 @@
 
 #include <mutex>
 
+#include "ggml-backend.h"
+#include "ggml_backend_nnrt.h"
 #include "llama.h"
+#include "ohai/error.h"
 #include "ohai/log.h"
 #include "ohai/system.h"
 
@@ -12,7 +15,54 @@ void init_backend() {
     check_cpu_supported();   // before any ggml code runs: an unsupported CPU gets a message, not SIGILL
     install_native_log_hook();
     static std::once_flag once;
-    std::call_once(once, [] { llama_backend_init(); });
+    std::call_once(once, [] {
+        llama_backend_init();
+        // NNRt joins ggml's registry once, with or without devices; models choose it through
+        // llama_model_params.devices (select_devices below), so nothing uses it uninvited.
+        ggml_backend_register(nnrt::backend_reg());
+    });
+}
+
+std::vector<ggml_backend_dev_t> select_devices(const std::string & device) {
+    init_backend();
+    std::vector<ggml_backend_dev_t> list;
+    if (device == "cpu") {
+        // nothing: the CPU backend is always there
+    } else if (device == "auto" || device.empty()) {
+        if (ggml_backend_dev_t dev = nnrt::find_device("")) list.push_back(dev);
+    } else if (device == "nnrt" || device.rfind("nnrt:", 0) == 0) {
+        const std::string name = device == "nnrt" ? std::string() : device.substr(5);
+        ggml_backend_dev_t dev = nnrt::find_device(name);
+        if (!dev) {
+            std::string available;
+            for (const auto & d : nnrt::devices()) available += (available.empty() ? "" : ", ") + d.name;
+            const std::string why = nnrt::status();
+            throw Error(ErrorCode::InvalidArgument,
+                        "device \"" + device + "\": " +
+                            (name.empty() || available.empty() ? "no NNRt device" + (why.empty() ? "" : " (" + why + ")")
+                                                              : "no NNRt device of that name (available: " + available + ")"));
+        }
+        list.push_back(dev);
+    } else {
+        throw Error(ErrorCode::InvalidArgument, "device must be \"auto\", \"cpu\", \"nnrt\" or \"nnrt:<name>\"");
+    }
+    list.push_back(nullptr);   // llama_model_params.devices is NULL-terminated; empty = CPU only
+    return list;
+}
+
+DeviceList list_devices() {
+    init_backend();
+    DeviceList out;
+    DeviceInfo cpu;
+    cpu.name = "CPU";
+    cpu.kind = "cpu";
+    cpu.type = "cpu";
+    if (ggml_backend_dev_t dev = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU)) cpu.description = ggml_backend_dev_description(dev);
+    cpu.supported_ops = {"all"};
+    out.devices.push_back(cpu);
+    for (auto & d : nnrt::devices()) out.devices.push_back(d);
+    out.nnrt_status = nnrt::status();
+    return out;
 }
 
 }  // namespace ohai

@@ -57,6 +57,11 @@ std::shared_ptr<Model> Model::load(const ModelParams & params) {
 
     llama_model_params mp = llama_model_default_params();
     mp.vocab_only = params.vocab_only;
+    // The accelerator reads the weights from the CPU's buffers: no layer is moved to it (the
+    // scheduler sends it the operations it supports).
+    const std::vector<ggml_backend_dev_t> devices = select_devices(params.vocab_only ? "cpu" : params.device);
+    mp.devices = const_cast<ggml_backend_dev_t *>(devices.data());
+    mp.n_gpu_layers = 0;
     mp.load_mode = params.use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
 
     take_last_native_error();
@@ -74,6 +79,7 @@ std::shared_ptr<Model> Model::load(const ModelParams & params) {
     struct stat st {};
     ::stat(params.path.c_str(), &st);
     info.path = params.path;
+    info.device = devices.size() > 1 ? std::string("nnrt:") + ggml_backend_dev_name(devices[0]) : std::string("cpu");
     // Metadata strings come from the file: whatever bytes it holds, callers get valid UTF-8.
     info.arch = utf8_sanitize(meta_string(raw, "general.architecture"));
     char desc[256];

@@ -18,6 +18,10 @@ struct ModelParams {
     bool vocab_only = false;   // load only the tokenizer, no weights
     bool use_mmap   = true;
     bool probe      = true;    // first load of a file: one test decode in a child process (isolation.h)
+    // Where matrix multiplications run: "auto" (an NNRt accelerator when the system has one, else
+    // the CPU), "cpu", "nnrt" (an error without one) or "nnrt:<name>". Everything an accelerator
+    // cannot do, and every failure of it, runs on the CPU (devices.h).
+    std::string device = "auto";
 };
 
 struct ModelInfo {
@@ -32,6 +36,7 @@ struct ModelInfo {
     int32_t  n_layer     = 0;
     std::string file_type;       // e.g. "Q4_1"
     std::string chat_template;   // embedded Jinja template, empty when absent
+    std::string device;          // what the model computes on: "cpu" or "nnrt:<device name>"
 };
 
 class Model {

@@ -3,6 +3,7 @@
 
 #include "ohai/bench.h"
 #include "ohai/chat.h"
+#include "ohai/devices.h"
 #include "ohai/engine.h"
 #include "ohai/error.h"
 #include "ohai/generation.h"
