@@ -12,4 +12,5 @@ PYBIND11_MODULE(_core, m) {
     ohai::py::register_quantize(m);
     ohai::py::register_bench(m);
     ohai::py::register_system(m);
+    ohai::py::register_devices(m);
 }

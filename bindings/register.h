@@ -25,6 +25,7 @@ void register_chat(pybind11::module_ & m);
 void register_quantize(pybind11::module_ & m);
 void register_bench(pybind11::module_ & m);
 void register_system(pybind11::module_ & m);
+void register_devices(pybind11::module_ & m);
 
 // ---- Native work without the GIL, and interpreter exit -------------------------------------
 //

@@ -19,19 +19,21 @@ void register_model(pybind11::module_ & m) {
         .def_readonly("n_embd", &ModelInfo::n_embd)
         .def_readonly("n_layer", &ModelInfo::n_layer)
         .def_readonly("file_type", &ModelInfo::file_type)
+        .def_readonly("device", &ModelInfo::device)
         .def_property_readonly("chat_template", [](const ModelInfo & i) {
             return py::bytes(i.chat_template).attr("decode")("utf-8", "replace");
         });
 
     py::class_<Model, std::shared_ptr<Model>>(m, "Model")
-        .def(py::init([](const std::string & path, bool vocab_only, bool use_mmap) {
+        .def(py::init([](const std::string & path, bool vocab_only, bool use_mmap, const std::string & device) {
                  ModelParams p;
                  p.path = path;
                  p.vocab_only = vocab_only;
                  p.use_mmap = use_mmap;
+                 p.device = device;
                  return without_gil([&] { return Model::load(p); });
              }),
-             py::arg("path"), py::arg("vocab_only") = false, py::arg("use_mmap") = true)
+             py::arg("path"), py::arg("vocab_only") = false, py::arg("use_mmap") = true, py::arg("device") = "auto")
         .def_property_readonly("info", &Model::info)
         .def_property_readonly("vocab_only", &Model::vocab_only)
         .def("tokenize", [](const Model & model, const std::string & text, bool add_special, bool parse_special) {

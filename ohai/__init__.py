@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._core import ContextOverflowError, InvalidRequestError, ModelLoadError, OhaiError, OverloadedError
 from .default_model import default_model_path
+from .devices import devices, nnrt_stats, set_nnrt_options
 from .log import set_log_level
 from .model import CompletionStream, Model
 from .quantize import quantize, quantize_types
@@ -42,8 +43,11 @@ __all__ = [
     "Timings",
     "Usage",
     "default_model_path",
+    "devices",
+    "nnrt_stats",
     "quantize",
     "quantize_types",
     "set_log_level",
+    "set_nnrt_options",
     "system_info",
 ]

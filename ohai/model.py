@@ -13,6 +13,7 @@ from typing import Any, Literal, Union, overload
 import numpy as np
 
 from . import _core, defaults, openai_format
+from .devices import check_device, nnrt_stats
 from ._core import InvalidRequestError, OhaiError
 from .default_model import default_model_path
 from .types import Completion, ModelInfo, Timings, Usage
@@ -57,6 +58,7 @@ class Model:
         parallel: int = 0,
         kv_type: str = "f16",
         max_queued: int = 64,
+        device: str = "auto",
     ) -> None:
         self._engine: _core.Engine | None = None
         self._model: _core.Model | None = None
@@ -69,9 +71,10 @@ class Model:
             raise InvalidRequestError(f"kv_type must be one of {', '.join(KV_TYPES)}")
         self._kv_type = kv_type.lower()
         vocab_only = _flag("vocab_only", vocab_only)
+        device = check_device(device)
         # Checked last: the default model may have to be downloaded first.
         raw_path, shown_path = _model_path(path)
-        self._model = _core.Model(raw_path, vocab_only=vocab_only, use_mmap=_flag("use_mmap", use_mmap))
+        self._model = _core.Model(raw_path, vocab_only=vocab_only, use_mmap=_flag("use_mmap", use_mmap), device=device)
         raw = self._model.info
         self._info = ModelInfo(
             # The caller's own str, not the engine's copy: a file name that is not UTF-8 would not
@@ -79,7 +82,7 @@ class Model:
             path=shown_path, arch=raw.arch, n_params=raw.n_params, size_bytes=raw.size_bytes,
             n_ctx_train=raw.n_ctx_train, n_vocab=raw.n_vocab, file_type=raw.file_type,
             chat_template=raw.chat_template, description=raw.description, n_embd=raw.n_embd,
-            n_layer=raw.n_layer,
+            n_layer=raw.n_layer, device=raw.device,
         )
         _live_models.add(self)
 
@@ -133,11 +136,14 @@ class Model:
         """Requests decoded together (continuous batching)."""
         return self._require_engine().parallel
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         """What the engine is doing: running and queued requests, KV blocks used / cached / total,
         and counters (completed, cancelled, failed, rejected requests; preemptions; generated,
-        decoded and cache-served prompt tokens)."""
-        return dict(self._require_engine().stats())
+        decoded and cache-served prompt tokens); under "nnrt", the NNRt adapter's process-wide
+        counters (operations offloaded, fallbacks and why, time on the device)."""
+        stats: dict[str, Any] = dict(self._require_engine().stats())
+        stats["nnrt"] = nnrt_stats()
+        return stats
 
     # -- tokenizer ------------------------------------------------------------------------
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:

@@ -21,6 +21,7 @@ class ModelInfo:
     description: str = ""
     n_embd: int = 0
     n_layer: int = 0
+    device: str = "cpu"   # what the model computes on: "cpu" or "nnrt:<device name>"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,4 +1,4 @@
-"""The `ohai` command line: run (the default), chat, info, bench, quantize, serve, aie."""
+"""The `ohai` command line: run (the default), chat, info, bench, quantize, serve, aie, devices."""
 from __future__ import annotations
 
 import argparse
@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .._core import OhaiError
-from . import aie, bench, chat, info, quantize, run, serve
+from . import aie, bench, chat, devices, info, quantize, run, serve
 from .common import CliError, error_line
 
 COMMANDS = {
     "run": run, "chat": chat, "info": info, "bench": bench, "quantize": quantize, "serve": serve, "aie": aie,
+    "devices": devices,
 }
 DEFAULT_COMMAND = "run"
 

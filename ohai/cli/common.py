@@ -82,6 +82,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--model", help="GGUF model file (default: SmolLM2-135M-Instruct Q4_1)")
     parser.add_argument("-t", "--threads", type=int, default=0, help="CPU threads (default: all)")
     parser.add_argument("-c", "--ctx", type=int, default=0, help="context length (default: min(training, 4096))")
+    parser.add_argument("--device", default="auto",
+                        help='where matrix multiplications run: auto (an NNRt accelerator if there is one), cpu, '
+                             'nnrt, nnrt:<name> (default auto; see `ohai devices`)')
     parser.add_argument("--kv-type", default="f16", choices=["f16", "q8_0", "q4_0"],
                         help="KV cache type: q8_0 / q4_0 take about 1/2 / 1/4 of f16's memory (default f16)")
 
@@ -111,7 +114,7 @@ def sampling_options(args: argparse.Namespace) -> dict[str, Any]:
 def open_model(args: argparse.Namespace, *, vocab_only: bool = False) -> Model:
     if vocab_only:
         return Model(args.model, vocab_only=True)
-    return Model(args.model, n_ctx=args.ctx, threads=args.threads, kv_type=args.kv_type)
+    return Model(args.model, n_ctx=args.ctx, threads=args.threads, kv_type=args.kv_type, device=args.device)
 
 
 def write(text: str) -> None:

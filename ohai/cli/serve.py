@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="context length in tokens, shared by the parallel requests (default: min(training, 4096))")
     parser.add_argument("-t", "--threads", type=int, default=0, metavar="N", help="CPU threads (default: all)")
     parser.add_argument("--kv-type", default="f16", choices=KV_TYPES, help="KV cache type (default f16)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (an NNRt accelerator if there is one), cpu, nnrt, nnrt:<name> (default auto)")
     parser.add_argument("--max-queued", type=int, default=64, metavar="N",
                         help="requests that may wait for a free sequence; beyond that: HTTP 429 (default 64)")
     parser.add_argument("--api-key", default=os.environ.get("OHAI_API_KEY") or None, metavar="KEY",
@@ -137,7 +139,7 @@ def _serve(args: argparse.Namespace, sock: socket.socket) -> int:
     error_line(f"ohai: loading {display(os.fsdecode(path))} ...")
     started = time.monotonic()
     model = Model(path, n_ctx=args.ctx, threads=args.threads, parallel=args.parallel, kv_type=args.kv_type,
-                  max_queued=args.max_queued)
+                  max_queued=args.max_queued, device=args.device)
     try:
         model.stats()  # creates the engine (its KV cache and worker) now, not on the first request
         app = create_app(model, ServerSettings(model_name=args.model_name, api_key=args.api_key))

@@ -66,6 +66,14 @@ class _EngineCollector(Collector):
             stats = self._model.stats()
         except OhaiError:  # closed: the server is stopping
             return
+        nnrt = stats.pop("nnrt", None)
+        if isinstance(nnrt, dict):
+            yield CounterMetricFamily("ohai_nnrt_ops_offloaded", "Matrix multiplications run on the NNRt device",
+                                      value=nnrt["ops_offloaded"])
+            yield CounterMetricFamily("ohai_nnrt_ops_fallback", "Matrix multiplications the CPU ran after an NNRt failure",
+                                      value=nnrt["ops_fallback"])
+            yield CounterMetricFamily("ohai_nnrt_device_seconds", "Time spent in NNRt runs",
+                                      value=nnrt["device_ms"] / 1000.0)
         for key, value in stats.items():
             name, counter, help_text = _ENGINE_METRICS.get(key, (key, False, f"Engine statistic {key}"))
             metric: Metric

@@ -13,6 +13,7 @@ std::shared_ptr<SharedEngine> EnginePool::acquire(const EngineKey & key) {
     shared->key = key;
     ModelParams mp;
     mp.path = key.path;
+    mp.device = key.device;
     shared->model = Model::load(mp);
     EngineParams ep;
     ep.n_ctx = key.n_ctx;

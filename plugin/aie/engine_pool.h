@@ -19,8 +19,9 @@ struct EngineKey {
     uint32_t n_ctx = 0;
     int32_t threads = 0;
     uint32_t parallel = 0;
+    std::string device = "auto";   // ModelParams::device
     bool operator<(const EngineKey & o) const {
-        return std::tie(path, n_ctx, threads, parallel) < std::tie(o.path, o.n_ctx, o.threads, o.parallel);
+        return std::tie(path, n_ctx, threads, parallel, device) < std::tie(o.path, o.n_ctx, o.threads, o.parallel, o.device);
     }
 };
 

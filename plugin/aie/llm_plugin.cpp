@@ -754,13 +754,14 @@ int LlmPlugin::Prepare(long long transactionId, const DataInfo & inputInfo, Data
         if (!config_.error.empty()) throw WireError(ErrorKind::Internal, config_.error);
         if (inputInfo.length < 0) throw WireError(ErrorKind::InvalidJson, "the message has a negative length");
         const Json in = wire::parse_object(inputInfo.data, static_cast<size_t>(inputInfo.length));
-        wire::check_fields(in, {"model", "n_ctx", "threads", "parallel"});
+        wire::check_fields(in, {"model", "n_ctx", "threads", "parallel", "device"});
         const PluginConfig & c = config_.config;
         EngineKey key;
         key.path = resolve_model_path(c.model_dir, wire::get_string(in, "model"));
         key.n_ctx = static_cast<uint32_t>(wire::get_int(in, "n_ctx", c.n_ctx, 0, 1 << 20));
         key.threads = static_cast<int32_t>(wire::get_int(in, "threads", c.threads, 0, 512));
         key.parallel = static_cast<uint32_t>(wire::get_int(in, "parallel", c.parallel, 0, 64));
+        key.device = wire::get_string(in, "device", c.device);
         {
             std::lock_guard<std::mutex> lock(mutex_);
             if (closing_) throw WireError(ErrorKind::Internal, "the plugin is shutting down");

@@ -24,7 +24,7 @@ std::string env(const char * name) {
 
 void read_fields(const wire::Json & j, PluginConfig & c) {
     wire::check_fields(j, {"model_dir", "n_ctx", "threads", "parallel", "max_streams", "stream_idle_timeout_s",
-                           "max_wait_ms", "isolate", "probe_cache_dir", "log_level"});
+                           "max_wait_ms", "isolate", "probe_cache_dir", "log_level", "device"});
     c.model_dir = wire::get_string(j, "model_dir", c.model_dir);
     c.n_ctx = static_cast<uint32_t>(wire::get_int(j, "n_ctx", c.n_ctx, 0, 1 << 20));
     c.threads = static_cast<int32_t>(wire::get_int(j, "threads", c.threads, 0, 512));
@@ -34,6 +34,7 @@ void read_fields(const wire::Json & j, PluginConfig & c) {
     if (c.stream_idle_timeout_s <= 0 || c.stream_idle_timeout_s > 86400)
         throw wire::WireError(wire::ErrorKind::InvalidRequest, "\"stream_idle_timeout_s\" must be in (0, 86400]");
     c.max_wait_ms = static_cast<uint32_t>(wire::get_int(j, "max_wait_ms", c.max_wait_ms, 0, 600000));
+    c.device = wire::get_string(j, "device", c.device);
     c.isolate = wire::get_string(j, "isolate", c.isolate);
     if (!c.isolate.empty() && ::access(c.isolate.c_str(), X_OK) != 0)
         throw wire::WireError(wire::ErrorKind::InvalidRequest,

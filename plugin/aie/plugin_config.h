@@ -20,6 +20,7 @@ struct PluginConfig {
     uint32_t n_ctx = 2048;             // default context of Prepare (tokens, shared by the streams)
     int32_t threads = 0;               // default decode threads of Prepare; 0 = all cores
     uint32_t parallel = 0;             // sequences decoded together per engine; 0 = the engine's default
+    std::string device = "auto";       // default device of Prepare: auto | cpu | nnrt | nnrt:<name>
     uint32_t max_streams = 16;         // open streams over all transactions
     double stream_idle_timeout_s = 60; // a stream nobody polls for this long is cancelled and freed
     uint32_t max_wait_ms = 30000;      // upper bound of stream_next's wait_ms

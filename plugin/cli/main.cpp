@@ -14,7 +14,7 @@
 namespace {
 
 const char * kUsage =
-    "usage: ohai-cli -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [-t THREADS] [-c N_CTX] [--chat] [--json]\n"
+    "usage: ohai-cli -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [-t THREADS] [-c N_CTX] [--chat] [--json] [--device D]\n"
     "  -m, --model      GGUF model file\n"
     "  -p, --prompt     prompt text ('-' reads standard input)\n"
     "  -n, --max-tokens tokens to generate (default 256)\n"
@@ -23,10 +23,11 @@ const char * kUsage =
     "  -t, --threads    CPU threads (default all)\n"
     "  -c, --ctx        context length (default min(training, 4096))\n"
     "      --chat       wrap the prompt in the model's chat template as a user message\n"
-    "      --json       print one JSON object (text, usage, timings) instead of streaming\n";
+    "      --json       print one JSON object (text, usage, timings) instead of streaming\n"
+    "      --device D   auto (an NNRt accelerator if there is one), cpu, nnrt, nnrt:<name> (default auto)\n";
 
 struct Options {
-    std::string model, prompt;
+    std::string model, prompt, device = "auto";
     int max_tokens = 256;
     float temp = 0.8f;
     long long seed = -1;
@@ -75,6 +76,7 @@ Options parse(int argc, char ** argv) {
         else if (a == "-c" || a == "--ctx") o.ctx = static_cast<int>(parse_int("-c", value(), 0, 1 << 20));
         else if (a == "--chat") o.chat = true;
         else if (a == "--json") o.json = true;
+        else if (a == "--device") o.device = value();
         else die("unknown option '" + a + "' (see --help)");
     }
     if (o.model.empty()) die("no model given (-m MODEL)");
@@ -92,6 +94,7 @@ int main(int argc, char ** argv) {
     try {
         ohai::ModelParams mp;
         mp.path = o.model;
+        mp.device = o.device;
         auto model = ohai::Model::load(mp);
         ohai::EngineParams ep;
         ep.n_ctx = static_cast<uint32_t>(o.ctx);

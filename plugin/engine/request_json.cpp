@@ -337,6 +337,7 @@ Json model_info_json(const ModelInfo & info, uint32_t n_ctx) {
     j["n_vocab"] = info.n_vocab;
     j["file_type"] = info.file_type;
     j["size_bytes"] = info.size_bytes;
+    j["device"] = info.device;
     return j;
 }
 
