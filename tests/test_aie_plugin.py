@@ -161,7 +161,7 @@ def test_tokenize_detokenize_embed(async_host: aie.PluginHost, model_name: str, 
 
 def test_sampling_defaults_option(async_host: aie.PluginHost, model_name: str, expected: str) -> None:
     defaults = async_host.get_option(1001)
-    assert defaults["temperature"] == pytest.approx(0.8) and defaults["top_k"] == 40
+    assert defaults["temperature"] == 0.8 and defaults["top_p"] == 0.95 and defaults["top_k"] == 40
     async_host.set_option(1001, {"temperature": 0, "max_tokens": MAX_TOKENS})
     assert async_host.get_option(1001)["temperature"] == 0
     txn = _prepare(async_host, model_name)
@@ -190,6 +190,15 @@ def test_stream_joins_to_generate(mode: str, request: pytest.FixtureRequest, mod
     with pytest.raises(aie.PluginCallError) as e:
         host.process(txn, {"op": "stream_next", "stream": 1})
     assert _error_code(e) == "unknown_stream"
+
+
+@pytest.mark.parametrize("mode", ["async", "sync"])
+def test_stream_end_while_a_poll_waits(mode: str, request: pytest.FixtureRequest, model_name: str) -> None:
+    # The last tokens (a stop string) give no text: the end arrives while stream_next waits.
+    host: aie.PluginHost = request.getfixturevalue(f"{mode}_host")
+    txn = _prepare(host, model_name)
+    text, last = _stream_all(host, txn, {"prompt": PROMPT, "max_tokens": 64, "temperature": 0, "stop": [" United"]})
+    assert last["finish_reason"] == "stop" and " United" not in text
 
 
 def test_stream_cancel(async_host: aie.PluginHost, model_name: str) -> None:
@@ -287,6 +296,49 @@ def test_transactions_share_one_engine(async_host: aie.PluginHost, model_name: s
         async_host.release(a)   # released already
 
 
+def test_prepare_limits(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_dir: str, model_name: str) -> None:
+    # Every app reaches the plugin: no Prepare may make it load without bound.
+    host = _host("async", monkeypatch, model_dir, {"max_engines": 2, "max_n_ctx": 1024, "max_threads": 2}, tmp_path)
+    try:
+        for extra, code in [({"n_ctx": 2048}, "invalid_request"), ({"threads": 3}, "invalid_request")]:
+            with pytest.raises(aie.PluginCallError) as e:
+                host.prepare({"model": model_name, **extra})
+            assert e.value.code == code
+        a, _ = host.prepare({"model": model_name, "n_ctx": 256})
+        b, _ = host.prepare({"model": model_name, "n_ctx": 512})
+        c, _ = host.prepare({"model": model_name, "n_ctx": 512})   # the same engine as b
+        with pytest.raises(aie.PluginCallError) as e:
+            host.prepare({"model": model_name, "n_ctx": 768})
+        assert e.value.code == "overloaded" and e.value.retcode == 1500
+        host.release(a)
+        d, _ = host.prepare({"model": model_name, "n_ctx": 768})   # room again
+        assert host.get_option(2001)["engines"] == 2
+        for t in (b, c, d):
+            host.release(t)
+    finally:
+        host.close()
+
+
+def test_release_while_a_sync_poll_waits(sync_host: aie.PluginHost, model_name: str) -> None:
+    txn = _prepare(sync_host, model_name)
+    stream = sync_host.process(txn, {"op": "stream_start", "prompt": PROMPT, "max_tokens": 4000})["stream"]
+    results: list[object] = []
+
+    def long_poll() -> None:
+        try:
+            for _ in range(1000):
+                sync_host.process(txn, {"op": "stream_next", "stream": stream, "wait_ms": 30000}, timeout=60)
+        except aie.PluginCallError as exc:
+            results.append(exc.code)
+
+    t = threading.Thread(target=long_poll)
+    t.start()
+    time.sleep(0.5)
+    sync_host.release(txn)
+    t.join(timeout=60)
+    assert not t.is_alive() and results and results[0] in ("cancelled", "not_prepared", "unknown_stream")
+
+
 def test_prepare_twice_is_refused(async_host: aie.PluginHost, model_name: str) -> None:
     txn = _prepare(async_host, model_name)
     with pytest.raises(aie.PluginCallError) as e:
@@ -337,6 +389,8 @@ def test_error_codes(mode: str, request: pytest.FixtureRequest, model_name: str)
         (b"[1, 2, 3]", "invalid_json"),
         (b"\"just a string\"", "invalid_json"),
         (b"[" * 10000 + b"]" * 10000, "invalid_json"),
+        (b'{"op": "info"}\x00 trailing garbage', "invalid_json"),
+        ({"op": "stream_next", "stream": 0}, "invalid_request"),
         ({}, "invalid_request"),
         ({"op": 7}, "invalid_request"),
         ({"op": "fly"}, "unknown_op"),
@@ -423,7 +477,8 @@ def test_wrong_infer_mode(async_host: aie.PluginHost, sync_host: aie.PluginHost,
 
 
 @pytest.mark.parametrize("config", [{"n_ctx": "lots"}, {"isolate": "/nonexistent/ohai-isolate"},
-                                    {"model_dir": "/tmp", "no_such_field": 1}])
+                                    {"model_dir": "/tmp", "no_such_field": 1}, {"max_streams": 0},
+                                    {"max_engines": 0}])
 def test_bad_config_file_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_dir: str,
                                      model_name: str, config: dict) -> None:
     host = _host("async", monkeypatch, model_dir, config, tmp_path)

@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     call.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each reply (default 300)")
     call.add_argument("--follow", action="store_true",
                       help="with stream_start: call stream_next and print the text as it arrives, until done")
-    call.add_argument("op", metavar="OP", help="the operation (generate, chat, stream_start, ...)")
+    call.add_argument("op", metavar="OP", help="the operation (generate, tokenize, detokenize, embed, info, stream_start, stream_next, stream_cancel)")
     call.add_argument("json", metavar="JSON", nargs="?", default="{}",
                       help="a JSON object with the operation's fields (default {})")
     call.set_defaults(aie_handler=_call)

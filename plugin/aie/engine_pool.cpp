@@ -1,20 +1,42 @@
 #include "engine_pool.h"
 
+#include "request_json.h"
+
 namespace ohai::aie {
 
-std::shared_ptr<SharedEngine> EnginePool::acquire(const EngineKey & key) {
+std::shared_ptr<SharedEngine> EnginePool::acquire(const EngineKey & key, size_t max_engines) {
     std::lock_guard<std::mutex> lock(mutex_);
+    size_t live = 0;
     for (auto it = engines_.begin(); it != engines_.end();) {
-        if (it->second.expired()) it = engines_.erase(it);
-        else ++it;
+        auto e = it->second.lock();
+        if (!e || e->retired) {
+            it = engines_.erase(it);
+        } else {
+            ++live;
+            ++it;
+        }
     }
-    if (auto existing = engines_[key].lock()) return existing;
+    auto found = engines_.find(key);
+    if (found != engines_.end())
+        if (auto existing = found->second.lock()) return existing;
+    if (live >= max_engines)
+        throw wire::WireError(wire::ErrorKind::Overloaded,
+                              "the plugin already holds " + std::to_string(live) + " engine(s) (max_engines " +
+                                  std::to_string(max_engines) +
+                                  "): prepare the same model and options as the other clients, or try later");
     auto shared = std::make_shared<SharedEngine>();
     shared->key = key;
-    ModelParams mp;
-    mp.path = key.path;
-    mp.device = key.device;
-    shared->model = Model::load(mp);
+    // Engines of one file (and device choice: it is fixed when the weights load) share the model.
+    std::weak_ptr<Model> & cached = models_[key.path + '\n' + key.device];
+    std::shared_ptr<Model> model = cached.lock();
+    if (!model) {
+        ModelParams mp;
+        mp.path = key.path;
+        mp.device = key.device;
+        model = Model::load(mp);
+        cached = model;
+    }
+    shared->model = model;
     EngineParams ep;
     ep.n_ctx = key.n_ctx;
     ep.n_threads = key.threads;
@@ -27,7 +49,10 @@ std::shared_ptr<SharedEngine> EnginePool::acquire(const EngineKey & key) {
 size_t EnginePool::loaded() const {
     std::lock_guard<std::mutex> lock(mutex_);
     size_t n = 0;
-    for (const auto & kv : engines_) n += kv.second.expired() ? 0 : 1;
+    for (const auto & kv : engines_) {
+        auto e = kv.second.lock();
+        n += e && !e->retired ? 1 : 0;
+    }
     return n;
 }
 

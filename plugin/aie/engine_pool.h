@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,9 @@ struct SharedEngine {
     EngineKey key;
     std::shared_ptr<Model> model;
     std::unique_ptr<Engine> engine;
+    // Closed by Release (its last transaction went) while a queued job may still hold it: never
+    // handed out again.
+    std::atomic<bool> retired{false};
 };
 
 // Reference counting is the shared_ptr's: transactions (and requests in flight on the caller's
@@ -38,13 +42,16 @@ struct SharedEngine {
 class EnginePool {
 public:
     // The engine for `key`, loading it when no transaction holds one. Loads are serialised, so
-    // two transactions preparing the same model at once load it once. Throws ohai::Error.
-    std::shared_ptr<SharedEngine> acquire(const EngineKey & key);
+    // two transactions preparing the same model at once load it once; engines of one file share
+    // the loaded weights. At most `max_engines` engines live at once (a client must not be able
+    // to exhaust the device's memory): beyond that, WireError(Overloaded). Throws ohai::Error.
+    std::shared_ptr<SharedEngine> acquire(const EngineKey & key, size_t max_engines);
     size_t loaded() const;
 
 private:
     mutable std::mutex mutex_;
     std::map<EngineKey, std::weak_ptr<SharedEngine>> engines_;
+    std::map<std::string, std::weak_ptr<Model>> models_;   // by canonical path and device
 };
 
 }  // namespace ohai::aie

@@ -11,6 +11,7 @@
 #include "aie/retcode.h"
 #include "aie_ids.h"
 #include "model_directory.h"
+#include "text_stream.h"
 #include "ohai/isolation.h"
 #include "ohai/log.h"
 
@@ -26,6 +27,9 @@ namespace {
 
 constexpr uint32_t kDefaultWaitMs = 1000;
 constexpr size_t kMaxQueuedJobs = 64;
+// Text per stream_next reply: well below the 1 MiB message limit even when every byte needs a
+// six-byte JSON escape.
+constexpr size_t kMaxStreamTextBytes = 128 * 1024;
 
 const std::vector<const char *> kOps = {"generate", "tokenize", "detokenize", "embed", "info",
                                         "stream_start", "stream_next", "stream_cancel"};
@@ -126,7 +130,7 @@ LlmPlugin::~LlmPlugin() {
     {
         std::unique_lock<std::mutex> lock(mutex_);
         closing_ = true;
-        delivered_.wait(lock, [&] { return !delivering_; });
+        delivered_.wait(lock, [&] { return delivering_transactions_.empty(); });
         transactions.swap(transactions_);
         pending.swap(pending_);
         outbox.swap(outbox_);
@@ -137,9 +141,12 @@ LlmPlugin::~LlmPlugin() {
     stream_cv_.notify_all();
     for (auto & kv : streams)
         if (kv.second.generation) kv.second.generation->cancel();
-    for (auto & kv : transactions)
+    for (auto & kv : transactions) {
         for (auto & weak : kv.second.generations)
             if (auto g = weak.lock()) g->cancel();
+        // Cancels a running embedding too, so the job thread can be joined at once.
+        if (kv.second.engine) kv.second.engine->engine->close();
+    }
     if (reply_thread_.joinable()) reply_thread_.join();
     if (job_thread_.joinable()) job_thread_.join();
     // Nobody may be called back once the plugin is gone: unanswered requests are dropped.
@@ -210,6 +217,19 @@ void LlmPlugin::deliver(Delivery & d) {
     d.pending.callback->OnEvent(retcode == 0 ? OHOS::AI::ON_PLUGIN_SUCCEED : OHOS::AI::ON_PLUGIN_FAIL, response);
 }
 
+void LlmPlugin::deliver_safely(Delivery & d) {
+    try {
+        deliver(d);
+    } catch (...) {
+        // Out of memory while serialising: the client still gets its one (empty) answer.
+        try {
+            d.pending.response->SetRetCode(OHOS::AI::RETCODE_OUT_OF_MEMORY);
+            d.pending.callback->OnEvent(OHOS::AI::ON_PLUGIN_FAIL, d.pending.response);
+        } catch (...) {
+        }
+    }
+}
+
 uint64_t LlmPlugin::register_reply(const PendingReply & pending) {
     std::lock_guard<std::mutex> lock(mutex_);
     const uint64_t id = next_reply_id_++;
@@ -261,14 +281,14 @@ void LlmPlugin::reply_loop() {
         if (!outbox_.empty() || !expired.empty()) {
             std::deque<Delivery> batch;
             batch.swap(outbox_);
-            delivering_ = true;
+            for (auto & d : batch) delivering_transactions_.insert(d.pending.transaction);
             lock.unlock();
             for (auto & g : expired) g->cancel();
             expired.clear();
-            for (auto & d : batch) deliver(d);
-            batch.clear();
+            for (auto & d : batch) deliver_safely(d);
             lock.lock();
-            delivering_ = false;
+            for (auto & d : batch) delivering_transactions_.erase(delivering_transactions_.find(d.pending.transaction));
+            batch.clear();
             delivered_.notify_all();
             continue;
         }
@@ -378,7 +398,7 @@ LlmPlugin::Reply LlmPlugin::generate_sync(const Call & call) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         auto it = transactions_.find(call.transaction);
-        if (it != transactions_.end()) it->second.generations.push_back(generation);
+        if (it != transactions_.end()) it->second.track(generation);
         else generation->cancel();   // released while we submitted
     }
     const Completion completion = generation->wait();
@@ -433,7 +453,7 @@ LlmPlugin::Reply LlmPlugin::stream_start(const Call & call) {
             streams_.erase(id);
         } else {
             s->second.generation = generation;
-            t->second.generations.push_back(generation);
+            t->second.track(generation);
         }
     }
     if (released) {
@@ -457,14 +477,23 @@ LlmPlugin::Reply LlmPlugin::stream_cancel(const Call & call) {
             throw WireError(ErrorKind::UnknownStream, "no stream " + std::to_string(id) + " in this transaction");
         Stream & s = it->second;
         generation = s.generation;
+        Json end;
+        end["finish_reason"] = "cancelled";
         if (s.waiting_reply) {
             Json last;
             last["text"] = s.unread;
             last["done"] = true;
             last["finish_reason"] = "cancelled";
             answer_locked(s.waiting_reply, Reply{0, std::move(last)});
+            streams_.erase(it);
+        } else if (s.sync_waiting) {
+            // The blocked SyncProcess takes the end (and the unread text) and removes the stream.
+            s.done = true;
+            s.final_reply = Reply{0, std::move(end)};
+            s.generation.reset();
+        } else {
+            streams_.erase(it);
         }
-        streams_.erase(it);
         stream_cv_.notify_all();
     }
     if (generation) generation->cancel();
@@ -479,8 +508,9 @@ void LlmPlugin::on_stream_piece(uint64_t stream_id, const std::string & piece) {
     auto it = streams_.find(stream_id);
     if (it == streams_.end()) return;
     it->second.unread += piece;
-    if (it->second.waiting_reply) answer_stream_poll_locked(stream_id, it->second, false);
     if (it->second.sync_waiting) stream_cv_.notify_all();
+    // May erase the stream: nothing of it is touched afterwards.
+    if (it->second.waiting_reply) answer_stream_poll_locked(stream_id, it->second, false);
 }
 
 void LlmPlugin::on_stream_done(uint64_t stream_id, const Completion * completion, const Error * error) {
@@ -501,12 +531,22 @@ void LlmPlugin::on_stream_done(uint64_t stream_id, const Completion * completion
             ? error_reply(wire::error_kind_for(error->code()), error->what())
             : error_reply(ErrorKind::Internal, "the generation ended without a result");
     }
-    if (s.waiting_reply) answer_stream_poll_locked(stream_id, s, false);
     if (s.sync_waiting) stream_cv_.notify_all();
+    // May erase the stream: nothing of it is touched afterwards.
+    if (s.waiting_reply) answer_stream_poll_locked(stream_id, s, false);
 }
 
 LlmPlugin::Reply LlmPlugin::take_stream_text_locked(uint64_t stream_id, Stream & s) {
     Json body;
+    if (s.unread.size() > kMaxStreamTextBytes) {
+        // Far more text than one reply may carry (a long generation nobody polled): hand it out
+        // in pieces that end on a character boundary; the rest waits for the next poll.
+        const size_t cut = utf8_complete_prefix(s.unread.substr(0, kMaxStreamTextBytes));
+        body["text"] = s.unread.substr(0, cut);
+        s.unread.erase(0, cut);
+        body["done"] = false;
+        return Reply{0, std::move(body)};
+    }
     if (s.done && (s.final_reply.retcode == 0 || s.unread.empty())) {
         Reply last = std::move(s.final_reply);
         if (last.retcode == 0) {
@@ -592,12 +632,10 @@ LlmPlugin::Reply LlmPlugin::stream_next_sync(const Call & call) {
     });
     it = streams_.find(a.stream);
     if (it == streams_.end()) {
-        // Cancelled while we waited: the same answer the async plugin gives a waiting poll.
-        Json last;
-        last["text"] = "";
-        last["done"] = true;
-        last["finish_reason"] = "cancelled";
-        return Reply{0, std::move(last)};
+        // The same answers the async plugin gives a waiting poll.
+        if (!transactions_.count(call.transaction))
+            throw WireError(ErrorKind::Cancelled, "the transaction was released");
+        throw WireError(ErrorKind::UnknownStream, "stream " + std::to_string(a.stream) + " ended while waiting");
     }
     it->second.sync_waiting = false;
     it->second.last_poll = Clock::now();
@@ -669,7 +707,12 @@ int LlmPlugin::AsyncProcess(IRequest * request, IPluginCallback * callback) {
                 return OHOS::AI::RETCODE_FAILURE;
             }
         }
-        reply_id = register_reply(PendingReply{transaction, response, callback});
+        try {
+            reply_id = register_reply(PendingReply{transaction, response, callback});
+        } catch (...) {
+            IResponse::Destroy(response);
+            throw;
+        }
         try {
             const Call call = parse_call(transaction, request->GetMsg());
             Reply reply;
@@ -703,7 +746,7 @@ int LlmPlugin::AsyncProcess(IRequest * request, IPluginCallback * callback) {
                 {
                     std::lock_guard<std::mutex> lock(mutex_);
                     auto it = transactions_.find(transaction);
-                    if (it != transactions_.end()) it->second.generations.push_back(generation);
+                    if (it != transactions_.end()) it->second.track(generation);
                     else released = true;
                 }
                 if (released) generation->cancel();
@@ -713,6 +756,10 @@ int LlmPlugin::AsyncProcess(IRequest * request, IPluginCallback * callback) {
                 const bool normalize = wire::get_bool(call.message, "normalize", true);
                 auto engine = call.engine;
                 const bool queued = post_job([this, reply_id, engine, texts = std::move(texts), normalize] {
+                    {
+                        std::lock_guard<std::mutex> lock(mutex_);
+                        if (!pending_.count(reply_id)) return;   // released while it waited
+                    }
                     Reply r;
                     try {
                         r = Reply{0, wire::embeddings_json(engine->engine->embed(texts, normalize))};
@@ -758,8 +805,11 @@ int LlmPlugin::Prepare(long long transactionId, const DataInfo & inputInfo, Data
         const PluginConfig & c = config_.config;
         EngineKey key;
         key.path = resolve_model_path(c.model_dir, wire::get_string(in, "model"));
-        key.n_ctx = static_cast<uint32_t>(wire::get_int(in, "n_ctx", c.n_ctx, 0, 1 << 20));
-        key.threads = static_cast<int32_t>(wire::get_int(in, "threads", c.threads, 0, 512));
+        const int64_t max_threads = c.max_threads > 0 ? c.max_threads
+                                                      : std::max<int64_t>(1, std::thread::hardware_concurrency());
+        key.n_ctx = static_cast<uint32_t>(wire::get_int(in, "n_ctx", std::min(c.n_ctx, c.max_n_ctx), 0, c.max_n_ctx));
+        key.threads = static_cast<int32_t>(wire::get_int(in, "threads", std::min<int64_t>(c.threads, max_threads), 0,
+                                                         max_threads));
         key.parallel = static_cast<uint32_t>(wire::get_int(in, "parallel", c.parallel, 0, 64));
         key.device = wire::get_string(in, "device", c.device);
         {
@@ -769,7 +819,7 @@ int LlmPlugin::Prepare(long long transactionId, const DataInfo & inputInfo, Data
                 throw WireError(ErrorKind::InvalidRequest, "transaction " + std::to_string(transactionId) +
                                                                " is already prepared (Release it first)");
         }
-        std::shared_ptr<SharedEngine> engine = pool_.acquire(key);
+        std::shared_ptr<SharedEngine> engine = pool_.acquire(key, c.max_engines);
         {
             std::lock_guard<std::mutex> lock(mutex_);
             if (transactions_.count(transactionId))
@@ -802,17 +852,18 @@ int LlmPlugin::Release(bool isFullUnload, long long transactionId, const DataInf
         std::vector<Delivery> to_deliver;
         std::vector<std::shared_ptr<Generation>> to_cancel;
         std::vector<Transaction> dropped;
+        std::vector<std::shared_ptr<SharedEngine>> unused;
         {
             std::unique_lock<std::mutex> lock(mutex_);
-            // An OnEvent in progress may belong to this transaction: nothing for it may follow
-            // Release, so wait for it.
-            delivered_.wait(lock, [&] { return !delivering_; });
             auto it = transactions_.find(transactionId);
             if (it == transactions_.end() && !isFullUnload) return OHOS::AI::RETCODE_INVALID_PARAM;
             // isFullUnload: the last client is gone; whatever is left goes too.
             std::set<long long> released;
             for (auto & kv : transactions_)
                 if (kv.first == transactionId || isFullUnload) released.insert(kv.first);
+            // First take everything of the released transactions out (so nothing new of theirs
+            // can be queued), then wait for an OnEvent of theirs that is under way: nothing for
+            // them may follow Release.
             for (long long t : released) {
                 auto ti = transactions_.find(t);
                 for (auto & weak : ti->second.generations)
@@ -820,12 +871,12 @@ int LlmPlugin::Release(bool isFullUnload, long long transactionId, const DataInf
                 dropped.push_back(std::move(ti->second));
                 transactions_.erase(ti);
             }
-            for (auto s = streams_.begin(); s != streams_.end();) {
-                if (released.count(s->second.transaction)) {
-                    if (s->second.generation) to_cancel.push_back(s->second.generation);
-                    s = streams_.erase(s);
+            for (auto st = streams_.begin(); st != streams_.end();) {
+                if (released.count(st->second.transaction)) {
+                    if (st->second.generation) to_cancel.push_back(st->second.generation);
+                    st = streams_.erase(st);
                 } else {
-                    ++s;
+                    ++st;
                 }
             }
             stream_cv_.notify_all();
@@ -846,10 +897,27 @@ int LlmPlugin::Release(bool isFullUnload, long long transactionId, const DataInf
                     ++p;
                 }
             }
+            delivered_.wait(lock, [&] {
+                for (long long t : delivering_transactions_)
+                    if (released.count(t)) return false;
+                return true;
+            });
+            // Engines no remaining transaction uses are closed now (a running embedding is
+            // cancelled), not when the last queued job lets go of them.
+            for (auto & d : dropped) {
+                bool still_used = false;
+                for (auto & kv : transactions_) still_used = still_used || kv.second.engine == d.engine;
+                if (!still_used && d.engine) {
+                    d.engine->retired = true;
+                    unused.push_back(d.engine);
+                }
+            }
         }
         for (auto & g : to_cancel) g->cancel();
         // Answered here, before Release returns: never after it.
-        for (auto & d : to_deliver) deliver(d);
+        for (auto & d : to_deliver) deliver_safely(d);
+        for (auto & e : unused) e->engine->close();
+        unused.clear();
         dropped.clear();   // frees the engines no other transaction uses
         return OHOS::AI::RETCODE_SUCCESS;
     } catch (...) {

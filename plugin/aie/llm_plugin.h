@@ -60,6 +60,19 @@ private:
     struct Transaction {
         std::shared_ptr<SharedEngine> engine;
         std::vector<std::weak_ptr<Generation>> generations;   // for Release to cancel
+        // Remembers a running generation; finished ones are dropped as the list grows, so a
+        // client that never releases does not accumulate them.
+        void track(const std::shared_ptr<Generation> & g) {
+            if (generations.size() >= 2 * pruned_size + 16) {
+                std::vector<std::weak_ptr<Generation>> live;
+                for (auto & w : generations)
+                    if (!w.expired()) live.push_back(w);
+                generations.swap(live);
+                pruned_size = generations.size();
+            }
+            generations.push_back(g);
+        }
+        size_t pruned_size = 0;
     };
 
     // An asynchronous request that has not been answered yet. The response was created in
@@ -122,6 +135,7 @@ private:
     Reply take_stream_text_locked(uint64_t stream_id, Stream & stream);
     void answer_locked(uint64_t reply_id, Reply reply);
     void deliver(Delivery & d);
+    void deliver_safely(Delivery & d);   // deliver(); on an exception, an empty failure reply
 
     void on_stream_piece(uint64_t stream_id, const std::string & piece);
     void on_stream_done(uint64_t stream_id, const Completion * completion, const Error * error);
@@ -139,7 +153,7 @@ private:
     std::map<long long, Transaction> transactions_;
     std::map<uint64_t, PendingReply> pending_;
     std::deque<Delivery> outbox_;
-    bool delivering_ = false;
+    std::multiset<long long> delivering_transactions_;   // replies the reply thread is delivering
     std::map<uint64_t, Stream> streams_;
     uint64_t next_reply_id_ = 1;
     uint64_t next_stream_id_ = 1;

@@ -24,7 +24,8 @@ std::string env(const char * name) {
 
 void read_fields(const wire::Json & j, PluginConfig & c) {
     wire::check_fields(j, {"model_dir", "n_ctx", "threads", "parallel", "max_streams", "stream_idle_timeout_s",
-                           "max_wait_ms", "isolate", "probe_cache_dir", "log_level", "device"});
+                           "max_wait_ms", "isolate", "probe_cache_dir", "log_level", "device", "max_engines",
+                           "max_n_ctx", "max_threads"});
     c.model_dir = wire::get_string(j, "model_dir", c.model_dir);
     c.n_ctx = static_cast<uint32_t>(wire::get_int(j, "n_ctx", c.n_ctx, 0, 1 << 20));
     c.threads = static_cast<int32_t>(wire::get_int(j, "threads", c.threads, 0, 512));
@@ -35,6 +36,9 @@ void read_fields(const wire::Json & j, PluginConfig & c) {
         throw wire::WireError(wire::ErrorKind::InvalidRequest, "\"stream_idle_timeout_s\" must be in (0, 86400]");
     c.max_wait_ms = static_cast<uint32_t>(wire::get_int(j, "max_wait_ms", c.max_wait_ms, 0, 600000));
     c.device = wire::get_string(j, "device", c.device);
+    c.max_engines = static_cast<uint32_t>(wire::get_int(j, "max_engines", c.max_engines, 1, 64));
+    c.max_n_ctx = static_cast<uint32_t>(wire::get_int(j, "max_n_ctx", c.max_n_ctx, 8, 1 << 20));
+    c.max_threads = static_cast<int32_t>(wire::get_int(j, "max_threads", c.max_threads, 0, 512));
     c.isolate = wire::get_string(j, "isolate", c.isolate);
     if (!c.isolate.empty() && ::access(c.isolate.c_str(), X_OK) != 0)
         throw wire::WireError(wire::ErrorKind::InvalidRequest,

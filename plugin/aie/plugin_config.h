@@ -22,6 +22,11 @@ struct PluginConfig {
     uint32_t parallel = 0;             // sequences decoded together per engine; 0 = the engine's default
     std::string device = "auto";       // default device of Prepare: auto | cpu | nnrt | nnrt:<name>
     uint32_t max_streams = 16;         // open streams over all transactions
+    // Limits on what one Prepare may ask for: every app reaches the plugin, and ai_engine checks
+    // no permission, so no client may be able to exhaust the device's memory or cores.
+    uint32_t max_engines = 2;          // distinct (model, options) engines loaded at once
+    uint32_t max_n_ctx = 8192;         // largest context a Prepare may ask for
+    int32_t max_threads = 0;           // most decode threads a Prepare may ask for; 0 = the cores
     double stream_idle_timeout_s = 60; // a stream nobody polls for this long is cancelled and freed
     uint32_t max_wait_ms = 30000;      // upper bound of stream_next's wait_ms
     std::string isolate;               // ohai-isolate; "" = next to the plugin library or one folder up

@@ -173,6 +173,8 @@ Json parse_object(const void * data, size_t size, const char * what) {
     const char * p = static_cast<const char *>(data);
     const std::string text(p, size);
     if (utf8_sanitize(text) != text) throw WireError(ErrorKind::InvalidJson, subject + " is not valid UTF-8");
+    // The parser would stop at a raw NUL and ignore the rest; no JSON text contains one.
+    if (text.find('\0') != std::string::npos) throw WireError(ErrorKind::InvalidJson, subject + " contains a NUL byte");
     if (nesting_exceeds(p, size, kMaxNestingDepth))
         throw WireError(ErrorKind::InvalidJson,
                         subject + " nests objects/arrays deeper than " + std::to_string(kMaxNestingDepth) + " levels");
@@ -217,7 +219,9 @@ int64_t get_int(const Json & object, const char * field, int64_t fallback, int64
     const std::string name = std::string("\"") + field + "\"";
     if (v->is_number_unsigned()) {
         if (v->get<uint64_t>() > static_cast<uint64_t>(maximum)) invalid(name + " must be <= " + std::to_string(maximum));
-        return static_cast<int64_t>(v->get<uint64_t>());
+        const int64_t n = static_cast<int64_t>(v->get<uint64_t>());
+        if (n < minimum) invalid(name + " must be >= " + std::to_string(minimum));
+        return n;
     }
     if (!v->is_number_integer()) invalid(name + " must be an integer, not " + type_name(*v));
     const int64_t n = v->get<int64_t>();
@@ -289,13 +293,16 @@ GenerateDefaults update_defaults(const Json & object, GenerateDefaults defaults)
 }
 
 Json defaults_json(const GenerateDefaults & d) {
+    // The engine keeps float32: 0.95f would print as 0.949999988079071. Six decimals is what a
+    // float holds.
+    auto shown = [](float x) { return std::round(static_cast<double>(x) * 1e6) / 1e6; };
     Json j;
     j["max_tokens"] = d.max_tokens;
-    j["temperature"] = d.sampling.temperature;
+    j["temperature"] = shown(d.sampling.temperature);
     j["top_k"] = d.sampling.top_k;
-    j["top_p"] = d.sampling.top_p;
-    j["min_p"] = d.sampling.min_p;
-    j["repeat_penalty"] = d.sampling.repeat_penalty;
+    j["top_p"] = shown(d.sampling.top_p);
+    j["min_p"] = shown(d.sampling.min_p);
+    j["repeat_penalty"] = shown(d.sampling.repeat_penalty);
     j["seed"] = d.sampling.seed ? Json(*d.sampling.seed) : Json(nullptr);
     return j;
 }

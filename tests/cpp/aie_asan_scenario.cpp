@@ -55,6 +55,17 @@ int main(int argc, char ** argv) {
         }
         expect(done && r.event == 0, "stream read to the end", r.result);
 
+        // A stream whose end arrives while a poll waits (a stop string: the last tokens give no text).
+        r = host.process_async(a, R"({"op":"stream_start","prompt":"The capital of France is","max_tokens":64,"temperature":0,"stop":[" United"]})",
+                               milliseconds(60000));
+        const std::string stopping = r.result.substr(r.result.find(':') + 1, r.result.find('}') - r.result.find(':') - 1);
+        done = false;
+        for (int i = 0; i < 200 && !done; ++i) {
+            r = host.process_async(a, "{\"op\":\"stream_next\",\"stream\":" + stopping + ",\"wait_ms\":5000}", milliseconds(60000));
+            done = r.event != 0 || has(r.result, "\"done\":true");
+        }
+        expect(done && has(r.result, "\"finish_reason\":\"stop\""), "stream ended by a stop string while polled", r.result);
+
         for (const char * bad : {"\xff\xfe", "[1]", "{\"op\":\"fly\"}", "{\"op\":\"generate\"}",
                                  "{\"op\":\"detokenize\",\"tokens\":[-1]}", "{\"op\":\"stream_next\",\"stream\":99}"}) {
             r = host.process_async(a, bad, milliseconds(60000));
