@@ -558,3 +558,14 @@ def test_scenario_under_address_sanitizer(model_dir: str, model_name: str) -> No
     assert "AddressSanitizer" not in report and "LeakSanitizer" not in report, report[-4000:]
     assert r.returncode == 0, report[-4000:]
     assert "0 failure(s)" in r.stdout
+
+
+def test_sample_config_file_is_valid(monkeypatch: pytest.MonkeyPatch, model_dir: str, model_name: str) -> None:
+    # The shipped sample holds every field at its default: the plugin must accept it as it is.
+    sample = Path(__file__).resolve().parent.parent / "plugin" / "aie" / "config" / "ohai_llm.json"
+    monkeypatch.setenv("OHAI_AIE_CONFIG", str(sample))
+    monkeypatch.setenv("OHAI_AIE_MODEL_DIR", model_dir)
+    with aie.PluginHost(aie.plugin_library("async")) as host:
+        txn, out = host.prepare({"model": model_name})
+        assert out["model"]["n_ctx"] == 2048
+        host.release(txn)
