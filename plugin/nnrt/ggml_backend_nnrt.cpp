@@ -225,6 +225,11 @@ void compute_mul_mat(BackendContext & ctx, ggml_tensor * node) {
         }
     };
     if (dev.disabled.load()) return fallback("device disabled");
+    {
+        // The device refused this weight type in an earlier graph (or earlier in this one).
+        std::lock_guard<std::mutex> lock(dev.mutex);
+        if (dev.unsupported_types.count(w->type)) return fallback("operation unsupported by the device");
+    }
     const auto key = std::make_pair(static_cast<const void *>(w->data), rows_bucket(rows));
     ExecutorEntry & entry = ctx.executors[key];
     if (!entry.failure.empty()) return fallback(entry.failure);
