@@ -35,6 +35,7 @@ void register_devices(pybind11::module_ & m) {
         out["build_failures"] = s.build_failures;
         out["run_failures"] = s.run_failures;
         out["device_ms"] = s.device_ms;
+        out["copy_ms"] = s.copy_ms;
         out["device_disabled"] = s.device_disabled;
         return out;
     }, "What the NNRt adapter did in this process.");

@@ -262,8 +262,9 @@ void compute_mul_mat(BackendContext & ctx, ggml_tensor * node) {
     }
     const auto t0 = std::chrono::steady_clock::now();
     std::string error;
+    double copy_ms = 0;
     const bool ok = entry.matmul->run(static_cast<const float *>(x->data), x->nb[1] / sizeof(float), rows,
-                                      static_cast<float *>(node->data), node->nb[1] / sizeof(float), error);
+                                      static_cast<float *>(node->data), node->nb[1] / sizeof(float), error, &copy_ms);
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (!ok) {
         {
@@ -282,6 +283,7 @@ void compute_mul_mat(BackendContext & ctx, ggml_tensor * node) {
     std::lock_guard<std::mutex> lock(st.mutex);
     ++st.values.ops_offloaded;
     st.values.device_ms += ms;
+    st.values.copy_ms += copy_ms;
 }
 
 ggml_status backend_graph_compute(ggml_backend_t backend, ggml_cgraph * cgraph) {

@@ -1,5 +1,6 @@
 #include "nnrt_matmul.h"
 
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -131,7 +132,10 @@ NnrtMatMul::~NnrtMatMul() {
     if (executor_) api_.OH_NNExecutor_Destroy(&executor_);
 }
 
-bool NnrtMatMul::run(const float * x, size_t x_stride, int64_t rows_used, float * y, size_t y_stride, std::string & error) {
+bool NnrtMatMul::run(const float * x, size_t x_stride, int64_t rows_used, float * y, size_t y_stride, std::string & error,
+                     double * copy_ms) {
+    using Clock = std::chrono::steady_clock;
+    auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
     if (rows_used <= 0 || rows_used > shape_.rows) {
         error = "row count outside the compiled shape";
         return false;
@@ -143,9 +147,11 @@ bool NnrtMatMul::run(const float * x, size_t x_stride, int64_t rows_used, float 
         return false;
     }
     const size_t k = static_cast<size_t>(shape_.k), n = static_cast<size_t>(shape_.n);
+    const auto t0 = Clock::now();
     for (int64_t r = 0; r < rows_used; ++r) std::memcpy(in + r * k, x + r * x_stride, k * sizeof(float));
     // Padding rows: zeros, so that a device never computes on stale data.
     std::memset(in + rows_used * k, 0, static_cast<size_t>(shape_.rows - rows_used) * k * sizeof(float));
+    const auto t1 = Clock::now();
     NN_Tensor * inputs[] = {input_};
     NN_Tensor * outputs[] = {output_};
     const OH_NN_ReturnCode rc = api_.OH_NNExecutor_RunSync(executor_, inputs, 1, outputs, 1);
@@ -153,7 +159,9 @@ bool NnrtMatMul::run(const float * x, size_t x_stride, int64_t rows_used, float 
         error = code_text("OH_NNExecutor_RunSync", rc);
         return false;
     }
+    const auto t2 = Clock::now();
     for (int64_t r = 0; r < rows_used; ++r) std::memcpy(y + r * y_stride, out + r * n, n * sizeof(float));
+    if (copy_ms) *copy_ms = ms(t1 - t0) + ms(Clock::now() - t2);
     return true;
 }
 

@@ -33,7 +33,9 @@ public:
 
     // y (rows_used x n, row stride y_stride floats) = x (rows_used x k, row stride x_stride) · Wᵀ.
     // rows_used <= shape().rows. False with `error` set when NNRt fails (y is then undefined).
-    bool run(const float * x, size_t x_stride, int64_t rows_used, float * y, size_t y_stride, std::string & error);
+    // `copy_ms` (optional) receives the time spent copying in and out: the adapter's own share.
+    bool run(const float * x, size_t x_stride, int64_t rows_used, float * y, size_t y_stride, std::string & error,
+             double * copy_ms = nullptr);
 
     const MatMulShape & shape() const { return shape_; }
 

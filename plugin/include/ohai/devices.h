@@ -47,7 +47,8 @@ struct NnrtStats {
     uint64_t executors_built = 0;
     uint64_t build_failures = 0;
     uint64_t run_failures = 0;
-    double device_ms = 0;                // time inside NNRt runs (incl. copies in and out)
+    double device_ms = 0;                // time of offloaded products: NNRt runs plus the copies in and out
+    double copy_ms = 0;                  // ... of which copying activations in and results out (the adapter's share)
     bool device_disabled = false;        // failed too often: the CPU does everything from now on
 };
 NnrtStats nnrt_stats();
