@@ -3,7 +3,9 @@
 #include <mutex>
 
 #include "ggml-backend.h"
+#ifdef OHAI_WITH_NNRT
 #include "ggml_backend_nnrt.h"
+#endif
 #include "llama.h"
 #include "ohai/error.h"
 #include "ohai/log.h"
@@ -17,11 +19,22 @@ void init_backend() {
     static std::once_flag once;
     std::call_once(once, [] {
         llama_backend_init();
+#ifdef OHAI_WITH_NNRT
         // NNRt joins ggml's registry once, with or without devices; models choose it through
         // llama_model_params.devices (select_devices below), so nothing uses it uninvited.
         ggml_backend_register(nnrt::backend_reg());
+#endif
     });
 }
+
+#ifndef OHAI_WITH_NNRT
+// A build without the adapter (GN: ohai_enable_nnrt = false) answers like a system without NNRt.
+namespace nnrt {
+ggml_backend_dev_t find_device(const std::string &) { return nullptr; }
+std::vector<DeviceInfo> devices() { return {}; }
+std::string status() { return "this build has no NNRt adapter"; }
+}  // namespace nnrt
+#endif
 
 std::vector<ggml_backend_dev_t> select_devices(const std::string & device) {
     init_backend();
