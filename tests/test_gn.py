@@ -125,3 +125,26 @@ def test_every_configuration_generates(gn_build: Path, args: str, tmp_path: Path
         desc = subprocess.run(["gn", "desc", out, "//foundation/ai/ohai/plugin/aie:ohai_llm"], cwd=GN_ROOT,
                               capture_output=True, text=True, check=True).stdout
         assert "shared_library" in desc
+
+
+def test_bundle_json_names_what_exists() -> None:
+    bundle = json.loads((ROOT / "bundle.json").read_text())
+    component = bundle["component"]
+    assert bundle["name"] == "@ohos/ohai" and component["subsystem"] == "ai"
+    assert set(component["adapted_system_type"]) <= {"mini", "small", "standard"}
+    root_gn = (ROOT / "BUILD.gn").read_text()
+    dest = "//" + bundle["segment"]["destPath"]
+    build = component["build"]
+    for label in build["sub_component"] + build["test"] + [k["name"] for k in build["inner_kits"]]:
+        path, _, name = label.partition(":")
+        folder = ROOT / path[len(dest):].lstrip("/")
+        text = (folder / "BUILD.gn").read_text() if folder != ROOT else root_gn
+        assert f'("{name}")' in text, label
+    for kit in build["inner_kits"]:
+        base = ROOT / kit["header"]["header_base"][len(dest):].lstrip("/")
+        for header in kit["header"]["header_files"]:
+            assert (base / header).is_file(), header
+    # Every feature is a declared GN argument.
+    args = (ROOT / "gn" / "ohai.gni").read_text()
+    for feature in component["features"]:
+        assert f"{feature} =" in args, feature

@@ -26,6 +26,8 @@ TARGETS = {
     "ohai": f"//{COMPONENT}:ohai",
     "tests": f"//{COMPONENT}:ohai_tests",
     "ohai-cli": f"//{COMPONENT}/plugin/cli:ohai-cli",
+    # The folder layout ai_engine's activate_plugin_list expects.
+    "ai_engine": f"//{COMPONENT}/services/server/plugin:plugin",
 }
 
 
@@ -48,7 +50,9 @@ def make_root(root: Path) -> None:
         "# The stand-in tree's root: what `hb build` would build of ohai.\n"
         "group(\"default\") {\n"
         "  testonly = true\n"
-        f"  deps = [ \"//{COMPONENT}:ohai\", \"//{COMPONENT}:ohai_tests\" ]\n"
+        f"  deps = [ \"//{COMPONENT}:ohai\", \"//{COMPONENT}:ohai_tests\",\n"
+        f"          \"//{COMPONENT}/services/server/plugin:plugin\",\n"
+        f"          \"//{COMPONENT}/services/client/algorithm_sdk:algorithm_sdk\", \"//{COMPONENT}/test:test\" ]\n"
         "}\n")
 
 
