@@ -42,8 +42,8 @@ def set_nnrt_options(*, min_batch: int | None = None, dequantize: bool | None = 
                      cache_dir: str | None = None) -> dict[str, Any]:
     """Process-wide settings of the NNRt adapter; returns them. ``min_batch``: matrix
     multiplications over fewer tokens stay on the CPU (default 32: prompt processing only);
-    ``dequantize``: quantized weights go to the device as F16 (memory: ~2 bytes per weight) instead
-    of staying on the CPU; ``cache_dir``: NNRt's compilation cache."""
+    ``dequantize``: quantized weights go to the device as F16 (memory: ~2 bytes per weight for each
+    compiled row bucket and context) instead of staying on the CPU; ``cache_dir``: NNRt's compilation cache."""
     current = dict(_core.nnrt_settings())
     if min_batch is not None:
         if isinstance(min_batch, bool) or not isinstance(min_batch, int) or not 1 <= min_batch <= 65536:

@@ -44,7 +44,7 @@ def _sim_dir() -> Path:
 
 
 def _run(model: str | Path, device: str, tmp_path: Path, *, sim: bool = True, fault: str | None = None,
-         dequantize: bool = True, min_batch: int = 8) -> dict[str, Any]:
+         dequantize: bool = True, min_batch: int = 8, cache_dir: Path | None = None) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OHAI_NNRT", "LD_LIBRARY_PATH"))}
     env["OHAI_NNRT_LIBRARY_DIR"] = str(_sim_dir()) if sim else "/nonexistent"
     env["OHAI_NNRT_MIN_BATCH"] = str(min_batch)
@@ -53,6 +53,8 @@ def _run(model: str | Path, device: str, tmp_path: Path, *, sim: bool = True, fa
     env["OHAI_NNRT_SIM_STATS"] = str(stats_file)
     if fault:
         env["OHAI_NNRT_SIM_FAULT"] = fault
+    if cache_dir is not None:
+        env["OHAI_NNRT_CACHE_DIR"] = str(cache_dir)
     r = subprocess.run([sys.executable, "-c", CHILD, str(model), device, PROMPT], capture_output=True, text=True,
                        timeout=600, env=env, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -158,3 +160,21 @@ def test_default_model_with_dequantized_weights(default_model_path: str, tmp_pat
     # Without dequantize, quantized weights stay on the CPU.
     plain = _run(default_model_path, "nnrt", tmp_path, dequantize=False)
     assert plain["nnrt"]["ops_offloaded"] == 0 and plain["text"] == cpu["text"]
+
+
+def test_compilation_cache(f16_model: Path, f16_cpu: dict[str, Any], tmp_path: Path) -> None:
+    cache = tmp_path / "nncache"
+    cache.mkdir()
+    first = _run(f16_model, "nnrt", tmp_path, cache_dir=cache)
+    # One subdirectory per distinct executor (weight and shape; the generation and the logits
+    # contexts compile the same ones): NNRt would otherwise restore one executor's compiled model
+    # for every weight. The tiny model has 2 layers x 7 matrices + the output matrix.
+    dirs = [d for d in cache.iterdir() if d.name.startswith("ohai-")]
+    assert 15 <= len(dirs) <= first["nnrt"]["executors_built"]
+    second = _run(f16_model, "nnrt", tmp_path, cache_dir=cache)
+    assert second["sim"]["cache_hits"] > 0 and second["text"] == f16_cpu["text"]
+    scale = float(np.max(np.abs(np.asarray(f16_cpu["logits"]))))
+    assert _max_diff(second, f16_cpu) <= 1e-2 * scale
+    # A cache directory that cannot be used costs the cache, not the offload.
+    broken = _run(f16_model, "nnrt", tmp_path, cache_dir=tmp_path / "missing" / "dir")
+    assert broken["nnrt"]["ops_offloaded"] > 0 and not broken["nnrt"]["device_disabled"]

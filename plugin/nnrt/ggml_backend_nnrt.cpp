@@ -18,6 +18,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -26,6 +27,7 @@
 #include "ggml.h"
 #include "nnrt_loader.h"
 #include "nnrt_matmul.h"
+#include "ohai/error.h"
 #include "ohai/log.h"
 
 namespace ohai::nnrt {
@@ -45,6 +47,7 @@ struct DeviceContext {
     std::atomic<bool> disabled{false};
     std::mutex mutex;
     std::set<int> unsupported_types;   // ggml weight types the device refused (asked once)
+    std::set<int> supported_types;     // ... and accepted: not asked again
 };
 
 struct Stats {
@@ -60,10 +63,13 @@ Stats & stats() {
 struct SettingsHolder {
     std::mutex mutex;
     NnrtSettings settings;
+    std::string bad_min_batch;   // reported once the log is set up (see backend_reg)
     SettingsHolder() {
         if (const char * v = std::getenv("OHAI_NNRT_MIN_BATCH"); v && *v) {
-            const long n = std::strtol(v, nullptr, 10);
-            if (n >= 1 && n <= 65536) settings.min_batch = static_cast<uint32_t>(n);
+            char * end = nullptr;
+            const long n = std::strtol(v, &end, 10);
+            if (end != v && *end == '\0' && n >= 1 && n <= 65536) settings.min_batch = static_cast<uint32_t>(n);
+            else bad_min_batch = v;
         }
         if (const char * v = std::getenv("OHAI_NNRT_DEQUANTIZE"); v && *v) settings.dequantize = std::strcmp(v, "0") != 0;
         if (const char * v = std::getenv("OHAI_NNRT_CACHE_DIR"); v && *v) settings.cache_dir = v;
@@ -117,8 +123,12 @@ bool weight_type_usable(ggml_type type, bool dequantize) {
     return dequantize && ggml_is_quantized(type) && ggml_get_type_traits(type)->to_float != nullptr;
 }
 
+// Compiled row counts. Every bucket is a compiled copy of the weight on the device side, so there
+// are few: one for short prompt chunks, one for the default micro-batch (512), larger ones only for
+// larger batches. Shorter inputs are padded.
 int64_t rows_bucket(int64_t rows) {
-    int64_t b = 32;
+    if (rows <= 64) return 64;
+    int64_t b = 512;
     while (b < rows) b *= 2;
     return b;
 }
@@ -154,7 +164,7 @@ struct BackendContext {
     const NnrtApi * api = nullptr;
     // Keyed by the weight's data and the compiled row count. Weights do not move while a context
     // lives (the model outlives its contexts), and the cache dies with the context.
-    std::map<std::pair<const void *, int64_t>, ExecutorEntry> executors;
+    std::map<std::tuple<const void *, int64_t, int64_t, int, int64_t>, ExecutorEntry> executors;
     ggml_backend_t cpu = nullptr;   // recomputes whatever the device could not
     int n_threads = GGML_DEFAULT_N_THREADS;
 };
@@ -212,17 +222,17 @@ const void * weight_data(const ggml_tensor * w, OH_NN_DataType & type, std::vect
     return scratch.data();
 }
 
-void compute_mul_mat(BackendContext & ctx, ggml_tensor * node) {
+// False only when not even the CPU could compute the product (the graph then fails).
+bool compute_mul_mat(BackendContext & ctx, ggml_tensor * node) {
     const ggml_tensor * w = node->src[0];
     const ggml_tensor * x = node->src[1];
     DeviceContext & dev = *ctx.dev;
     const int64_t rows = x->ne[1];
-    auto fallback = [&](const std::string & reason) {
+    auto fallback = [&](const std::string & reason) -> bool {
         count_fallback(reason);
-        if (!compute_on_cpu(ctx, node)) {
-            // Nothing left to try; llama.cpp reports the failed graph.
-            log_message(LogLevel::Error, "nnrt: the CPU fallback of a matrix multiplication failed");
-        }
+        if (compute_on_cpu(ctx, node)) return true;
+        log_message(LogLevel::Error, "nnrt: the CPU fallback of a matrix multiplication failed");
+        return false;
     };
     if (dev.disabled.load()) return fallback("device disabled");
     {
@@ -230,7 +240,8 @@ void compute_mul_mat(BackendContext & ctx, ggml_tensor * node) {
         std::lock_guard<std::mutex> lock(dev.mutex);
         if (dev.unsupported_types.count(w->type)) return fallback("operation unsupported by the device");
     }
-    const auto key = std::make_pair(static_cast<const void *>(w->data), rows_bucket(rows));
+    const int64_t bucket = rows_bucket(rows);
+    const auto key = std::make_tuple(static_cast<const void *>(w->data), w->ne[0], w->ne[1], static_cast<int>(w->type), bucket);
     ExecutorEntry & entry = ctx.executors[key];
     if (!entry.failure.empty()) return fallback(entry.failure);
     if (!entry.matmul) {
@@ -238,9 +249,26 @@ void compute_mul_mat(BackendContext & ctx, ggml_tensor * node) {
         OH_NN_DataType type = OH_NN_FLOAT32;
         std::vector<ggml_fp16_t> scratch;
         const void * data = weight_data(w, type, scratch);
+        bool known_supported = false;
+        {
+            std::lock_guard<std::mutex> lock(dev.mutex);
+            known_supported = dev.supported_types.count(w->type) > 0;
+        }
         std::string error;
-        entry.matmul = NnrtMatMul::build(*ctx.api, dev.id, MatMulShape{w->ne[1], w->ne[0], key.second}, data, type,
-                                         s.cache_dir, error);
+        bool device_fault = false;
+        const MatMulShape shape{w->ne[1], w->ne[0], bucket};
+        entry.matmul = NnrtMatMul::build(*ctx.api, dev.id, shape, data, type, s.cache_dir, known_supported, error,
+                                         device_fault);
+        if (!entry.matmul && !s.cache_dir.empty() && !device_fault && error.rfind("unsupported", 0) != 0) {
+            // A cache directory problem must not cost the offload: build without the cache.
+            log_once(error + " (building without the compilation cache)");
+            entry.matmul = NnrtMatMul::build(*ctx.api, dev.id, shape, data, type, "", known_supported, error,
+                                             device_fault);
+        }
+        if (entry.matmul) {
+            std::lock_guard<std::mutex> lock(dev.mutex);
+            dev.supported_types.insert(w->type);
+        }
         {
             auto & st = stats();
             std::lock_guard<std::mutex> lock(st.mutex);
@@ -254,7 +282,8 @@ void compute_mul_mat(BackendContext & ctx, ggml_tensor * node) {
                 entry.failure = "operation unsupported by the device";
             } else {
                 entry.failure = "build failed";
-                record_device_failure(dev);
+                // Memory or cache trouble says nothing about the device: only this weight falls back.
+                if (device_fault) record_device_failure(dev);
             }
             log_once(error);
             return fallback(entry.failure);
@@ -284,6 +313,7 @@ void compute_mul_mat(BackendContext & ctx, ggml_tensor * node) {
     ++st.values.ops_offloaded;
     st.values.device_ms += ms;
     st.values.copy_ms += copy_ms;
+    return true;
 }
 
 ggml_status backend_graph_compute(ggml_backend_t backend, ggml_cgraph * cgraph) {
@@ -291,9 +321,23 @@ ggml_status backend_graph_compute(ggml_backend_t backend, ggml_cgraph * cgraph) 
     for (int i = 0; i < ggml_graph_n_nodes(cgraph); ++i) {
         ggml_tensor * node = ggml_graph_node(cgraph, i);
         switch (node->op) {
-            case GGML_OP_MUL_MAT:
-                compute_mul_mat(*ctx, node);
+            case GGML_OP_MUL_MAT: {
+                // Nothing may escape into ggml's C code: an exception here (out of memory while
+                // dequantizing or compiling) is one more reason to use the CPU.
+                bool ok = false;
+                try {
+                    ok = compute_mul_mat(*ctx, node);
+                } catch (...) {
+                    try {
+                        count_fallback("out of memory");
+                        ok = compute_on_cpu(*ctx, node);
+                    } catch (...) {
+                        ok = false;
+                    }
+                }
+                if (!ok) return GGML_STATUS_FAILED;
                 break;
+            }
             case GGML_OP_NONE:
             case GGML_OP_RESHAPE:
             case GGML_OP_VIEW:
@@ -482,6 +526,13 @@ Registry & registry() {
 
 ggml_backend_reg_t backend_reg() {
     registry();   // loads NNRt and lists its devices before llama.cpp asks
+    static std::once_flag warned;
+    std::call_once(warned, [] {
+        const std::string bad = settings_holder().bad_min_batch;
+        if (!bad.empty())
+            log_message(LogLevel::Warn, "nnrt: OHAI_NNRT_MIN_BATCH=" + bad + " is not an integer in [1, 65536]: using " +
+                                            std::to_string(current_settings().min_batch));
+    });
     return &reg_object();
 }
 
@@ -515,6 +566,8 @@ ggml_backend_dev_t find_device(const std::string & name) {
 namespace ohai {
 
 void set_nnrt_settings(const NnrtSettings & settings) {
+    if (settings.min_batch < 1 || settings.min_batch > 65536)
+        throw Error(ErrorCode::InvalidArgument, "min_batch must be in [1, 65536]");
     auto & h = nnrt::settings_holder();
     std::lock_guard<std::mutex> lock(h.mutex);
     h.settings = settings;

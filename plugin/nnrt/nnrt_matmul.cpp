@@ -1,6 +1,10 @@
 #include "nnrt_matmul.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -25,11 +29,31 @@ struct BuildState {
     }
 };
 
+// FNV-1a over the weight and the shape: names the executor's own cache subdirectory.
+uint64_t executor_fingerprint(const void * weight, size_t bytes, const MatMulShape & shape, OH_NN_DataType type) {
+    uint64_t h = 1469598103934665603ull;
+    auto mix = [&](const void * p, size_t n) {
+        const auto * b = static_cast<const unsigned char *>(p);
+        for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+    };
+    const int64_t dims[] = {shape.n, shape.k, shape.rows, static_cast<int64_t>(type), 1 /* layout version */};
+    mix(dims, sizeof dims);
+    mix(weight, bytes);
+    return h;
+}
+
+// Failures that say nothing about the device: out of memory, a bad cache directory.
+bool is_device_fault(OH_NN_ReturnCode rc) {
+    return rc != OH_NN_MEMORY_ERROR && rc != OH_NN_INVALID_PATH && rc != OH_NN_SAVE_CACHE_EXCEPTION;
+}
+
 }  // namespace
 
 std::unique_ptr<NnrtMatMul> NnrtMatMul::build(const NnrtApi & api, size_t device, const MatMulShape & shape,
                                               const void * weight, OH_NN_DataType weight_type,
-                                              const std::string & cache_dir, std::string & error) {
+                                              const std::string & cache_dir, bool known_supported,
+                                              std::string & error, bool & device_fault) {
+    device_fault = false;
     const size_t wsize = weight_type == OH_NN_FLOAT16 ? 2 : 4;
     if (shape.n <= 0 || shape.k <= 0 || shape.rows <= 0 || shape.n > INT32_MAX || shape.k > INT32_MAX ||
         shape.rows > INT32_MAX || (weight_type != OH_NN_FLOAT16 && weight_type != OH_NN_FLOAT32)) {
@@ -60,7 +84,8 @@ std::unique_ptr<NnrtMatMul> NnrtMatMul::build(const NnrtApi & api, size_t device
         if (error.empty()) error = "OH_NNTensorDesc_Create failed";
         return nullptr;
     }
-    OH_NN_ReturnCode rc = api.OH_NNModel_SetTensorData(s.model, 1, weight, static_cast<size_t>(shape.n * shape.k) * wsize);
+    const size_t weight_bytes = static_cast<size_t>(shape.n * shape.k) * wsize;
+    OH_NN_ReturnCode rc = api.OH_NNModel_SetTensorData(s.model, 1, weight, weight_bytes);
     if (rc != OH_NN_SUCCESS) return error = code_text("OH_NNModel_SetTensorData (weight)", rc), nullptr;
     // Parameters are typed and filled before AddOperation, which reads their values.
     const int8_t no_activation = OH_NN_FUSED_NONE;
@@ -76,13 +101,18 @@ std::unique_ptr<NnrtMatMul> NnrtMatMul::build(const NnrtApi & api, size_t device
     if (rc == OH_NN_SUCCESS) rc = api.OH_NNModel_Finish(s.model);
     if (rc != OH_NN_SUCCESS) return error = code_text("finishing the model", rc), nullptr;
 
-    const bool * supported = nullptr;
-    uint32_t op_count = 0;
-    rc = api.OH_NNModel_GetAvailableOperations(s.model, device, &supported, &op_count);
-    if (rc != OH_NN_SUCCESS) return error = code_text("OH_NNModel_GetAvailableOperations", rc), nullptr;
-    if (op_count != 1 || supported == nullptr || !supported[0]) {
-        error = "unsupported: the device does not run FULL_CONNECTION with these types";
-        return nullptr;
+    if (!known_supported) {
+        const bool * supported = nullptr;
+        uint32_t op_count = 0;
+        rc = api.OH_NNModel_GetAvailableOperations(s.model, device, &supported, &op_count);
+        if (rc != OH_NN_SUCCESS) {
+            device_fault = is_device_fault(rc);
+            return error = code_text("OH_NNModel_GetAvailableOperations", rc), nullptr;
+        }
+        if (op_count != 1 || supported == nullptr || !supported[0]) {
+            error = "unsupported: the device does not run FULL_CONNECTION with these types";
+            return nullptr;
+        }
     }
 
     s.compilation = api.OH_NNCompilation_Construct(s.model);
@@ -90,17 +120,26 @@ std::unique_ptr<NnrtMatMul> NnrtMatMul::build(const NnrtApi & api, size_t device
     rc = api.OH_NNCompilation_SetDevice(s.compilation, device);
     if (rc != OH_NN_SUCCESS) return error = code_text("OH_NNCompilation_SetDevice", rc), nullptr;
     if (!cache_dir.empty() && api.OH_NNCompilation_SetCache) {
-        rc = api.OH_NNCompilation_SetCache(s.compilation, cache_dir.c_str(), 1);
+        char name[32];
+        std::snprintf(name, sizeof name, "/ohai-%016llx",
+                      static_cast<unsigned long long>(executor_fingerprint(weight, weight_bytes, shape, weight_type)));
+        const std::string dir = cache_dir + name;
+        if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+            return error = "cannot create the NNRt cache directory " + dir + ": " + std::strerror(errno), nullptr;
+        rc = api.OH_NNCompilation_SetCache(s.compilation, dir.c_str(), 1);
         if (rc != OH_NN_SUCCESS) return error = code_text("OH_NNCompilation_SetCache", rc), nullptr;
     }
     if (api.OH_NNCompilation_SetPerformanceMode)
         api.OH_NNCompilation_SetPerformanceMode(s.compilation, OH_NN_PERFORMANCE_EXTREME);   // a hint; may be refused
     rc = api.OH_NNCompilation_Build(s.compilation);
-    if (rc != OH_NN_SUCCESS) return error = code_text("OH_NNCompilation_Build", rc), nullptr;
+    if (rc != OH_NN_SUCCESS) {
+        device_fault = is_device_fault(rc);
+        return error = code_text("OH_NNCompilation_Build", rc), nullptr;
+    }
 
     std::unique_ptr<NnrtMatMul> mm(new NnrtMatMul(api, shape));
     mm->executor_ = api.OH_NNExecutor_Construct(s.compilation);
-    if (!mm->executor_) return error = "OH_NNExecutor_Construct failed", nullptr;
+    if (!mm->executor_) return device_fault = true, error = "OH_NNExecutor_Construct failed", nullptr;
     // The executor's own descriptors decide the tensors; they must be exactly the shapes we
     // compiled, or copying into them would overrun.
     auto make_tensor = [&](bool is_input, size_t expected_bytes) -> NN_Tensor * {
@@ -110,12 +149,16 @@ std::unique_ptr<NnrtMatMul> NnrtMatMul::build(const NnrtApi & api, size_t device
         size_t bytes = 0;
         NN_Tensor * t = nullptr;
         const OH_NN_ReturnCode r = api.OH_NNTensorDesc_GetByteSize(d, &bytes);
-        if (r != OH_NN_SUCCESS) error = code_text("OH_NNTensorDesc_GetByteSize", r);
-        else if (bytes != expected_bytes)
+        if (r != OH_NN_SUCCESS) {
+            error = code_text("OH_NNTensorDesc_GetByteSize", r);
+        } else if (bytes != expected_bytes) {
+            // Copying into (or out of) it would overrun: this device is not behaving.
+            device_fault = true;
             error = std::string("the device's ") + (is_input ? "input" : "output") + " is " + std::to_string(bytes) +
                     " bytes, expected " + std::to_string(expected_bytes);
-        else if (!(t = api.OH_NNTensor_Create(device, d)))
+        } else if (!(t = api.OH_NNTensor_Create(device, d))) {
             error = "OH_NNTensor_Create failed";
+        }
         api.OH_NNTensorDesc_Destroy(&d);
         return t;
     };

@@ -21,12 +21,17 @@ struct MatMulShape {
 
 class NnrtMatMul {
 public:
-    // Builds, checks (GetAvailableOperations), compiles and prepares the executor and its
-    // tensors. `weight` is n*k elements of `weight_type` (FLOAT16 or FLOAT32), read during the call
-    // only. Returns null with `error` set on any NNRt failure; never throws.
+    // Builds, checks (GetAvailableOperations, unless `known_supported`), compiles and prepares the
+    // executor and its tensors. `weight` is n*k elements of `weight_type` (FLOAT16 or FLOAT32), read
+    // during the call only. `cache_dir`: NNRt's compilation cache; each executor gets a
+    // subdirectory named by a hash of its weight and shape (NNRt names cache files by model name,
+    // which would make every executor restore the first one's). Returns null with `error` set on
+    // an NNRt failure; `device_fault` says whether the failure points at the device (rather than
+    // memory or the cache directory). May throw std::bad_alloc.
     static std::unique_ptr<NnrtMatMul> build(const NnrtApi & api, size_t device, const MatMulShape & shape,
                                              const void * weight, OH_NN_DataType weight_type,
-                                             const std::string & cache_dir, std::string & error);
+                                             const std::string & cache_dir, bool known_supported,
+                                             std::string & error, bool & device_fault);
     ~NnrtMatMul();
     NnrtMatMul(const NnrtMatMul &) = delete;
     NnrtMatMul & operator=(const NnrtMatMul &) = delete;

@@ -31,8 +31,8 @@ struct NnrtSettings {
     // per-call overhead dominates single-token decoding. Default: prompt processing only.
     uint32_t min_batch = 32;
     // Quantized weights have no exact NNRt representation (NNRt quantization is per-tensor or
-    // per-channel 8-bit): with this on they are dequantized to F16 once, when their executor is
-    // compiled (about 2 bytes per weight on the device side); off, they stay on the CPU.
+    // per-channel 8-bit): with this on they are dequantized to F16 when their executor is compiled
+    // (about 2 bytes per weight per executor on the device side); off, they stay on the CPU.
     bool dequantize = false;
     std::string cache_dir;     // NNRt's compilation cache (OH_NNCompilation_SetCache); "" = none
 };
