@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROMPT ?= What is the capital of France? Answer in one sentence.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run test install venv llama-cpp model bench clean
+.PHONY: run test install venv llama-cpp model bench clean gn
 
 venv: $(VENV)/.ready
 $(VENV)/.ready: pyproject.toml
@@ -47,6 +47,11 @@ test: model
 	$(PY) -m pytest -q tests
 	cd $$(ls -d build/cp3*/ | head -n 1) && \
 		OHAI_TEST_MODEL=$$($(CURDIR)/$(PY) -c "import ohai; print(ohai.default_model_path())") ctest --output-on-failure
+
+# The GN build (what OpenHarmony's `hb build` runs) with real gn + ninja against tests/gn's stand-in
+# for //build; output in build/gn/root/out.
+gn: llama-cpp
+	$(PY) tests/gn/run_gn.py --args 'ohai_cpu_march="native"'
 
 bench: model
 	$(PY) benchmarks/bench_vs_llama_cpp.py
