@@ -3,16 +3,23 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PROMPT ?= What is the capital of France? Answer in one sentence.
+# zig (PyPI ziglang), the cross compiler of `make cross`, pinned: clang, musl and libc++ come with it.
+ZIG_VERSION := 0.15.2
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: run test install venv llama-cpp model bench clean gn
 
-venv: $(VENV)/.ready
+venv: $(VENV)/.ready $(VENV)/.ziglang-$(ZIG_VERSION)
 $(VENV)/.ready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.21" ninja numpy gguf pytest \
 		"starlette>=0.37,<2" "uvicorn>=0.29,<1" "prometheus-client>=0.20,<1" "openai>=1.30,<4" "httpx>=0.27,<1"
+	touch $@
+
+# zig (PyPI ziglang, ZIG_VERSION above) is the cross compiler of `make cross`.
+$(VENV)/.ziglang-$(ZIG_VERSION): $(VENV)/.ready
+	$(PY) -m pip install "ziglang==$(ZIG_VERSION)"
 	touch $@
 
 llama-cpp: venv
@@ -55,6 +62,36 @@ gn: llama-cpp
 
 bench: model
 	$(PY) benchmarks/bench_vs_llama_cpp.py
+
+# Cross builds with zig standing in for the OpenHarmony native SDK (docs/ohos-integration.md): static
+# ohai-cli and ohai-isolate and the ai_engine plugin libraries (stripped) in build/cross/<triple>/,
+# from CMake build trees in build/cross/<triple>/build/ (incremental, ccache'd).
+CROSS_TARGETS := ohai-cli ohai-isolate ohai_llm ohai_llm_sync ohai-greedy-logits   # the last for tests/test_cross.py
+CROSS_LEVEL_aarch64-linux-musl := armv8.2-a+dotprod+fp16
+CROSS_LEVEL_arm-linux-musleabihf := armv7-a
+.PHONY: cross cross-arm64 cross-arm
+cross: cross-arm64 cross-arm
+cross-arm64: llama-cpp
+	@$(MAKE) --no-print-directory cross-build TRIPLE=aarch64-linux-musl
+cross-arm: llama-cpp
+	@$(MAKE) --no-print-directory cross-build TRIPLE=arm-linux-musleabihf
+.PHONY: cross-build
+cross-build:
+	@test -n "$(TRIPLE)" || (echo "usage: make cross-build TRIPLE=<triple of cmake/toolchains/zig-*.cmake>"; exit 2)
+	@mkdir -p build/cross/$(TRIPLE)
+	@echo "cross-building for $(TRIPLE) (log: build/cross/$(TRIPLE)/build.log)"
+	@# OHAI_AFFINITY_SHIM=ON: compile what an OpenHarmony musl without pthread_setaffinity_np gets.
+	@($(VENV)/bin/cmake -S . -B build/cross/$(TRIPLE)/build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+		-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/toolchains/zig-$(TRIPLE).cmake \
+		-DOHAI_CPU_LEVEL=$(CROSS_LEVEL_$(TRIPLE)) -DOHAI_AFFINITY_SHIM=ON \
+		-DOHAI_FETCH_LLAMA_CPP=OFF -DCMAKE_MAKE_PROGRAM=$(CURDIR)/$(VENV)/bin/ninja && \
+	  $(VENV)/bin/cmake --build build/cross/$(TRIPLE)/build --target $(CROSS_TARGETS)) \
+		> build/cross/$(TRIPLE)/build.log 2>&1 || (tail -n 60 build/cross/$(TRIPLE)/build.log; exit 1)
+	@for f in plugin/cli/ohai-cli plugin/cli/ohai-isolate plugin/aie/libohai_llm.so plugin/aie/libohai_llm_sync.so; do \
+		cp build/cross/$(TRIPLE)/build/$$f build/cross/$(TRIPLE)/.$$(basename $$f).new && \
+		mv -f build/cross/$(TRIPLE)/.$$(basename $$f).new build/cross/$(TRIPLE)/$$(basename $$f) || exit 1; \
+	done
+	@ls -l build/cross/$(TRIPLE) | grep -v '^d\|^total'
 
 clean:
 	rm -rf build $(VENV)

@@ -9,7 +9,8 @@
 # OHAI_NATIVE=OFF: portable. OHAI_CPU_LEVEL picks the instruction-set level:
 #   x86-64-v2 (SSE4.2), x86-64-v3 (AVX2, FMA, F16C, BMI2; the default), x86-64-v4 (v3 + AVX-512
 #   F/CD/VL/DQ/BW); on arm an -march value for GGML_CPU_ARM_ARCH, e.g. armv8-a (the default:
-#   the compiler's baseline) or armv8.2-a+dotprod.
+#   the compiler's baseline) or armv8.2-a+dotprod+fp16 (Cortex-A55); 32-bit arm adds
+#   OHAI_ARM_FPU (neon-vfpv4) for all code. Cross builds (cmake/cross.cmake) are always portable.
 # Whatever the choice, the engine refuses to start on a CPU that lacks an instruction set the
 # build uses (cpu_features.cpp) instead of dying on the first illegal instruction.
 
@@ -78,6 +79,24 @@ else()
         set(GGML_CPU_ARM_ARCH "${_level}" CACHE STRING "" FORCE)
         if (_level STREQUAL "")
             set(_level baseline)
+        endif()
+        if (CMAKE_SIZEOF_VOID_P EQUAL 4)
+            # 32-bit arm: -march says nothing about the FPU, and compilers default to VFPv3 or no FPU
+            # at all. NEON with VFPv4 (FMA) is what every Cortex-A7 and later offers, ARMv8 cores in
+            # AArch32 state too (RK3568's Cortex-A55 under a 32-bit OpenHarmony image). For all code.
+            set(OHAI_ARM_FPU "neon-vfpv4" CACHE STRING
+                "32-bit arm portable builds: the -mfpu value for all code (empty: the compiler's default)")
+            if (OHAI_ARM_FPU)
+                add_compile_options(-mfpu=${OHAI_ARM_FPU})
+                # The soft-float ABI (clang's default for arm-linux-ohos) forbids FP instructions;
+                # softfp keeps its calling convention (OpenHarmony's armeabi-v7a ABI) and allows them.
+                include(CheckCSourceCompiles)
+                check_c_source_compiles("#ifdef __SOFTFP__\n#error soft float\n#endif\nint main(void) { return 0; }"
+                                        OHAI_ARM_FP_ABI_ALLOWS_FPU)
+                if (NOT OHAI_ARM_FP_ABI_ALLOWS_FPU)
+                    add_compile_options(-mfloat-abi=softfp)
+                endif()
+            endif()
         endif()
     elseif (NOT _level STREQUAL "")
         message(FATAL_ERROR "ohai: OHAI_CPU_LEVEL is not supported on ${CMAKE_SYSTEM_PROCESSOR}")

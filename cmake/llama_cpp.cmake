@@ -36,3 +36,4 @@ set(CMAKE_VISIBILITY_INLINES_HIDDEN ON)
 include(${CMAKE_CURRENT_LIST_DIR}/cpu_target.cmake)
 add_subdirectory(${OHAI_LLAMA_CPP_DIR} ${CMAKE_BINARY_DIR}/llama.cpp EXCLUDE_FROM_ALL)
 ohai_finish_cpu_target()
+ohai_cross_finish_llama_cpp()   # cmake/cross.cmake: what OpenHarmony's musl lacks

@@ -9,12 +9,14 @@
 #include <string>
 
 #include "ohai/ohai.h"
+#include "ohai/system.h"
 #include "request_json.h"
 
 namespace {
 
 const char * kUsage =
     "usage: ohai-cli -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [-t THREADS] [-c N_CTX] [--chat] [--json] [--device D]\n"
+    "       ohai-cli --info [-m MODEL] [--device D]\n"
     "  -m, --model      GGUF model file\n"
     "  -p, --prompt     prompt text ('-' reads standard input)\n"
     "  -n, --max-tokens tokens to generate (default 256)\n"
@@ -24,7 +26,9 @@ const char * kUsage =
     "  -c, --ctx        context length (default min(training, 4096))\n"
     "      --chat       wrap the prompt in the model's chat template as a user message\n"
     "      --json       print one JSON object (text, usage, timings) instead of streaming\n"
-    "      --device D   auto (an NNRt accelerator if there is one), cpu, nnrt, nnrt:<name> (default auto)\n";
+    "      --device D   auto (an NNRt accelerator if there is one), cpu, nnrt, nnrt:<name> (default auto)\n"
+    "      --info       print the CPU instruction sets this build uses and the CPU offers (and, with -m,\n"
+    "                   the model) as one JSON object, then exit\n";
 
 struct Options {
     std::string model, prompt, device = "auto";
@@ -33,7 +37,7 @@ struct Options {
     long long seed = -1;
     int threads = 0;
     int ctx = 0;
-    bool chat = false, json = false, have_prompt = false;
+    bool chat = false, json = false, have_prompt = false, info = false;
 };
 
 [[noreturn]] void die(const std::string & msg) {
@@ -77,8 +81,10 @@ Options parse(int argc, char ** argv) {
         else if (a == "--chat") o.chat = true;
         else if (a == "--json") o.json = true;
         else if (a == "--device") o.device = value();
+        else if (a == "--info") o.info = true;
         else die("unknown option '" + a + "' (see --help)");
     }
+    if (o.info) return o;
     if (o.model.empty()) die("no model given (-m MODEL)");
     if (!o.have_prompt) die("no prompt given (-p PROMPT)");
     if (o.prompt == "-") {
@@ -87,11 +93,44 @@ Options parse(int argc, char ** argv) {
     return o;
 }
 
+// The shape of `ohai info --json`'s "system" (ohai.system_info()).
+ohai::wire::Json system_json() {
+    const ohai::SystemInfo info = ohai::system_info();
+    ohai::wire::Json features = ohai::wire::Json::object();
+    for (const auto & f : info.features)
+        features[f.name] = {{"built", f.built}, {"supported", f.supported}, {"used", f.built && f.supported}};
+    ohai::wire::Json j;
+    j["cpu_target"] = info.cpu_target;
+    j["amx_enabled"] = info.amx_enabled;
+    j["cpu_model"] = info.cpu_model;
+    j["features"] = features;
+    j["missing"] = info.missing;
+    j["llama_system_info"] = info.llama_system_info;
+    return j;
+}
+
+// --info: works on any CPU (the system part runs no kernel), so it also says why a build refuses one.
+int print_info(const Options & o) {
+    ohai::wire::Json j;
+    if (!o.model.empty()) {
+        ohai::ModelParams mp;
+        mp.path = o.model;
+        mp.device = o.device;
+        const auto model = ohai::Model::load(mp);
+        j["model"] = ohai::wire::model_info_json(model->info(), 0);
+        j["model"].erase("n_ctx");   // no context is made here
+    }
+    j["system"] = system_json();
+    std::printf("%s\n", ohai::wire::dump(j).c_str());
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char ** argv) {
     const Options o = parse(argc, argv);
     try {
+        if (o.info) return print_info(o);
         ohai::ModelParams mp;
         mp.path = o.model;
         mp.device = o.device;
