@@ -188,21 +188,10 @@ def free_port() -> int:
 
 
 def parse_json_output(stdout: str, what: str) -> Any:
-    """The JSON document a tool printed last (log lines before it are tolerated)."""
-    text = stdout.strip()
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
-    decoder = json.JSONDecoder()
-    lines = text.splitlines()
-    for i in range(len(lines) - 1, -1, -1):
-        if lines[i].lstrip().startswith(("{", "[")):
-            try:
-                return decoder.raw_decode("\n".join(lines[i:]).lstrip())[0]
-            except json.JSONDecodeError:
-                continue
-    die(f"{what}: no JSON found in its output:\n{text[-2000:] or '(empty)'}")
+        return llama_tools.last_json_document(stdout)
+    except ValueError:
+        die(f"{what}: no JSON found in its output:\n{stdout.strip()[-2000:] or '(empty)'}")
 
 
 def process_cpu_seconds(pid: int) -> float | None:

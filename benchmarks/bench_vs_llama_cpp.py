@@ -77,22 +77,10 @@ def run(cmd: Sequence[str], what: str, cwd: Path | None = None) -> str:
 
 
 def parse_json_output(stdout: str, what: str) -> Any:
-    """Parse a tool's JSON stdout, tolerating log lines printed before it."""
-    text = stdout.strip()
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
-    # The JSON document is the last thing printed: try each line that could start it.
-    decoder = json.JSONDecoder()
-    lines = text.splitlines()
-    for i in range(len(lines) - 1, -1, -1):
-        if lines[i].lstrip().startswith(("{", "[")):
-            try:
-                return decoder.raw_decode("\n".join(lines[i:]).lstrip())[0]
-            except json.JSONDecodeError:
-                continue
-    die(f"{what}: no JSON found in its output\n{tail(text or '(empty)')}")
+        return llama_tools.last_json_document(stdout)
+    except ValueError:
+        die(f"{what}: no JSON found in its output\n{tail(stdout.strip() or '(empty)')}")
 
 
 # --------------------------------------------------------------------------- llama-bench build

@@ -21,6 +21,7 @@ As a script:    `python benchmarks/llama_tools.py llama-bench llama-server [-j N
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shlex
@@ -68,6 +69,27 @@ def _run(cmd: Sequence[str], what: str) -> str:
 
 
 # --------------------------------------------------------------------------- the pinned tree
+
+def last_json_document(stdout: str) -> object:
+    """The JSON document a tool printed last (llama-bench, `ohai bench --json`, ohai-cli --json).
+
+    Log lines before it are tolerated; raises ValueError when there is none."""
+    text = stdout.strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    # Try each line that could start the document, from the end.
+    decoder = json.JSONDecoder()
+    lines = text.splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].lstrip().startswith(("{", "[")):
+            try:
+                return decoder.raw_decode("\n".join(lines[i:]).lstrip())[0]
+            except json.JSONDecodeError:
+                continue
+    raise ValueError("no JSON found in the output")
+
 
 def ensure_llama_tree(log: Log = _default_log) -> None:
     """Fetch the pinned llama.cpp tree with scripts/fetch_llama_cpp.py when it is missing."""
