@@ -68,18 +68,22 @@ bench: model
 # from CMake build trees in build/cross/<triple>/build/ (incremental, ccache'd).
 CROSS_TARGETS := ohai-cli ohai-isolate ohai_llm ohai_llm_sync ohai-greedy-logits   # the last for tests/test_cross.py
 CROSS_LEVEL_aarch64-linux-musl := armv8.2-a+dotprod+fp16
-CROSS_LEVEL_arm-linux-musleabihf := armv7-a
+CROSS_LEVEL_arm-linux-musleabi := armv7-a
 .PHONY: cross cross-arm64 cross-arm
 cross: cross-arm64 cross-arm
 cross-arm64: llama-cpp
 	@$(MAKE) --no-print-directory cross-build TRIPLE=aarch64-linux-musl
 cross-arm: llama-cpp
-	@$(MAKE) --no-print-directory cross-build TRIPLE=arm-linux-musleabihf
+	@$(MAKE) --no-print-directory cross-build TRIPLE=arm-linux-musleabi
 .PHONY: cross-build
 cross-build:
 	@test -n "$(TRIPLE)" || (echo "usage: make cross-build TRIPLE=<triple of cmake/toolchains/zig-*.cmake>"; exit 2)
 	@mkdir -p build/cross/$(TRIPLE)
 	@echo "cross-building for $(TRIPLE) (log: build/cross/$(TRIPLE)/build.log)"
+	@# CMake caches a toolchain's flags at the first configure: a changed toolchain file needs a fresh cache.
+	@mkdir -p build/cross/$(TRIPLE)/build; stamp=build/cross/$(TRIPLE)/build/ohai-toolchain.md5; \
+	sum=$$(cat cmake/toolchains/zig.cmake cmake/toolchains/zig-$(TRIPLE).cmake | md5sum); \
+	if [ "$$(cat $$stamp 2>/dev/null)" != "$$sum" ]; then rm -f build/cross/$(TRIPLE)/build/CMakeCache.txt; echo "$$sum" > $$stamp; fi
 	@# OHAI_AFFINITY_SHIM=ON: compile what an OpenHarmony musl without pthread_setaffinity_np gets.
 	@($(VENV)/bin/cmake -S . -B build/cross/$(TRIPLE)/build -G Ninja -DCMAKE_BUILD_TYPE=Release \
 		-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/toolchains/zig-$(TRIPLE).cmake \

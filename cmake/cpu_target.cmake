@@ -87,7 +87,10 @@ else()
             set(OHAI_ARM_FPU "neon-vfpv4" CACHE STRING
                 "32-bit arm portable builds: the -mfpu value for all code (empty: the compiler's default)")
             if (OHAI_ARM_FPU)
+                # Linking with the same flags lets the compiler driver pick the matching libraries
+                # (the SDK's clang has a multilib per float ABI and FPU).
                 add_compile_options(-mfpu=${OHAI_ARM_FPU})
+                add_link_options(-mfpu=${OHAI_ARM_FPU})
                 # The soft-float ABI (clang's default for arm-linux-ohos) forbids FP instructions;
                 # softfp keeps its calling convention (OpenHarmony's armeabi-v7a ABI) and allows them.
                 include(CheckCSourceCompiles)
@@ -95,6 +98,7 @@ else()
                                         OHAI_ARM_FP_ABI_ALLOWS_FPU)
                 if (NOT OHAI_ARM_FP_ABI_ALLOWS_FPU)
                     add_compile_options(-mfloat-abi=softfp)
+                    add_link_options(-mfloat-abi=softfp)
                 endif()
             endif()
         endif()

@@ -16,7 +16,8 @@
 #   plugins leave OHOS::AI::IRequest/IResponse to the hosting process (ohai_cross_plugin_library).
 # - executables are fully static (OHAI_STATIC_EXECUTABLES): one file to push to a board, no
 #   dependency on the image's libc++ or musl version.
-# - 32-bit arm: NEON/VFPv4 (OHAI_ARM_FPU) for all code; cmake/cpu_target.cmake.
+# - 32-bit arm: NEON/VFPv4 (OHAI_ARM_FPU) for all code, softfp calling convention; cmake/cpu_target.cmake.
+# - no OpenMP (GGML_OPENMP OFF): ggml's own thread pool, whichever toolchain.
 
 set(OHAI_AFFINITY_SHIM AUTO CACHE STRING
     "replace pthread_setaffinity_np in ggml-cpu: AUTO (OpenHarmony without it), ON, OFF")
@@ -54,6 +55,10 @@ else()
     if (OHAI_TARGET_OHOS)
         add_compile_definitions(_GNU_SOURCE)
     endif()
+    # ggml's own thread pool, as in the GN build: the SDK's LLVM ships an OpenMP runtime that zig
+    # does not, and with it the SDK build would thread differently from the one tested here and
+    # the plugin libraries would need libomp.so on the image.
+    set(GGML_OPENMP OFF CACHE BOOL "ggml: use OpenMP (off for cross builds: ggml's thread pool)" FORCE)
 
     option(OHAI_STATIC_EXECUTABLES "link ohai-cli and ohai-isolate fully static" ON)
     if (OHAI_STATIC_EXECUTABLES)

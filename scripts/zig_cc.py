@@ -106,10 +106,16 @@ def translate(args: list[str]) -> list[str]:
     for a in _merge_xlinker(args):
         if a.startswith("-mcpu="):
             # clang: cortex-a55+nofp16; zig: cortex_a55+v8_2a-fullfp16. Clang spellings are turned
-            # into zig's, extension by extension; a zig spelling passes through.
-            model, *exts = a[len("-mcpu="):].split("+")
-            model = model.replace("-", "_")
-            model_features = [_extension(e) for e in exts if e]
+            # into zig's, extension by extension; a zig spelling (an underscore anywhere, or a
+            # feature removed with '-' after a '+') passes through whole. ("generic-neon" reads
+            # as a clang model name: write "generic+v8a-neon".)
+            value = a[len("-mcpu="):]
+            model, *exts = value.split("+")
+            if "_" in value or any("-" in e for e in exts):
+                model, model_features = value, []
+            else:
+                model = model.replace("-", "_")
+                model_features = [_extension(e) for e in exts if e]
         elif a.startswith("-march="):
             value = a[len("-march="):]
             arch, *exts = value.split("+")
@@ -131,6 +137,11 @@ def translate(args: list[str]) -> list[str]:
                 rest.append("-Wl," + ",".join(kept))
         else:
             rest.append(a)
+    if "-mfloat-abi=softfp" in rest:
+        # zig gives soft-float targets (arm-linux-musleabi) the features of -mfloat-abi=soft: the base
+        # VFP feature off (-vfp2) and -no-implicit-float. With NEON and VFPv4 on, that contradiction
+        # crashes LLVM's backend on ggml's vector code. clang's driver gives softfp vfp2 on: so do we.
+        rest += ["-Xclang", "-target-feature", "-Xclang", "+vfp2"]
     if model is None and not march and not fpu:
         return rest
     cpu = (model or "generic") + "".join(model_features + march + fpu)

@@ -45,7 +45,7 @@ class Cross:
 
 ARM64 = Cross("aarch64-linux-musl", "cross-arm64", "qemu-aarch64-static", "ELF64", "AArch64", "ARM aarch64",
               "armv8.2-a+dotprod+fp16", ("neon", "dotprod", "fp16"))
-ARM32 = Cross("arm-linux-musleabihf", "cross-arm", "qemu-arm-static", "ELF32", "ARM", "ARM, EABI5",
+ARM32 = Cross("arm-linux-musleabi", "cross-arm", "qemu-arm-static", "ELF32", "ARM", "ARM, EABI5",
               "armv7-a", ("neon", "vfpv4"))
 TARGETS = [pytest.param(ARM64, id="arm64"), pytest.param(ARM32, id="arm32", marks=pytest.mark.slow)]
 
@@ -60,9 +60,10 @@ LOGIT_TOLERANCE = 1.5
 # the cross builds must give exactly these tokens.
 EXACT_PROMPTS = [("1, 2, 3, 4, 5,", False)]
 # Prompts where the native model has near-ties (top-2 gaps of 0.02-0.15 logits; the chat one 0.94):
-# the builds may part there, and only there.
+# the builds may part there, and only where the native gap is below NEAR_TIE_GAP.
 NEAR_TIE_PROMPTS = [("Once upon a time", False), ("def fibonacci(n):", False),
                     ("What is the capital of France? Answer in one sentence.", True)]
+NEAR_TIE_GAP = 1.0
 
 
 def _built(cross: Cross) -> Cross:
@@ -163,6 +164,67 @@ def test_openharmony_musl_adjustments_are_compiled_in(cross: Cross) -> None:
     assert "ohai_pthread_setaffinity_np" in symbols and "pthread_setaffinity_np" not in symbols, symbols
 
 
+@pytest.mark.slow
+def test_32_bit_code_keeps_the_soft_float_calling_convention() -> None:
+    """OpenHarmony's armeabi-v7a passes floats in core registers (softfp). The plugin libraries call the
+    image's libc, so a hard-float build would hand it floats in VFP registers: wrong values, no error.
+    The code itself still uses the FPU and NEON (VFPv4)."""
+    c = _built(ARM32)
+    for name in ("ohai-cli", "ohai-isolate", "libohai_llm.so", "libohai_llm_sync.so"):
+        attributes = _readelf("-A", str(c.out / name))
+        assert "Tag_ABI_VFP_args: VFP registers" not in attributes, (name, attributes)
+        assert "Tag_FP_arch: VFPv4" in attributes, (name, attributes)
+    cache = (c.out / "build" / "CMakeCache.txt").read_text()
+    # The soft-float target made cmake/cpu_target.cmake add -mfloat-abi=softfp, as in an SDK build.
+    assert re.search(r"^OHAI_ARM_FP_ABI_ALLOWS_FPU:INTERNAL=$", cache, re.M), "the target is not soft-float"
+
+
+def test_arm64_build_explains_a_cpu_it_cannot_use(default_model_path: str, tmp_path: Path) -> None:
+    """The kernels use the Cortex-A55's dot products and FP16 arithmetic; an ARMv8.0 core (Cortex-A53)
+    has neither. Everything but the kernels is ARMv8.0 code, so there the build says so and exits,
+    instead of dying on an illegal instruction."""
+    c = _built(ARM64)
+    env = _emulated_env(c, tmp_path)
+    qemu = _tool(c.qemu, "qemu-user-static")
+    r = subprocess.run([qemu, "-cpu", "cortex-a53", str(c.out / "ohai-cli"), "--info"], capture_output=True,
+                       text=True, timeout=300, env=env)
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    system = json.loads(r.stdout)["system"]
+    assert sorted(system["missing"]) == ["dotprod", "fp16"], system
+    r = subprocess.run([qemu, "-cpu", "cortex-a53", str(c.out / "ohai-cli"), "-m", default_model_path,
+                        "-p", "hi", "-n", "2"], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
+    assert "uses CPU instructions this machine lacks (" in r.stderr and "dotprod" in r.stderr, r.stderr
+    assert "OHAI_CPU_LEVEL=armv8-a" in r.stderr, r.stderr
+
+
+@pytest.mark.slow
+def test_32_bit_build_runs_on_a_cortex_a7(tmp_path: Path) -> None:
+    """NEON with VFPv4 is what every Cortex-A7 offers: the oldest core of a 32-bit OpenHarmony board."""
+    c = _built(ARM32)
+    r = subprocess.run([_tool(c.qemu, "qemu-user-static"), "-cpu", "cortex-a7", str(c.out / "ohai-cli"), "--info"],
+                       capture_output=True, text=True, timeout=300, env=_emulated_env(c, tmp_path))
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    assert json.loads(r.stdout)["system"]["missing"] == []
+
+
+def test_sdk_builds_detect_pthread_setaffinity_np(tmp_path: Path) -> None:
+    """OHAI_AFFINITY_SHIM=AUTO, an SDK build's default (the Makefile forces ON): configured as OHOS
+    against a musl that has pthread_setaffinity_np, the shim stays out."""
+    cmake = shutil.which("cmake", path=str(ROOT / ".venv" / "bin")) or _tool("cmake", "cmake")
+    build = tmp_path / "b"
+    r = subprocess.run([cmake, "-S", str(ROOT), "-B", str(build), "-G", "Ninja",
+                        f"-DCMAKE_MAKE_PROGRAM={shutil.which('ninja', path=str(ROOT / '.venv' / 'bin')) or 'ninja'}",
+                        f"-DCMAKE_TOOLCHAIN_FILE={ROOT}/cmake/toolchains/zig-aarch64-linux-musl.cmake",
+                        "-DOHAI_FETCH_LLAMA_CPP=OFF", "-DOHAI_AFFINITY_SHIM=AUTO"],
+                       capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    cache = (build / "CMakeCache.txt").read_text()
+    assert re.search(r"^OHAI_HAVE_PTHREAD_SETAFFINITY_NP:INTERNAL=1$", cache, re.M), "symbol not detected"
+    assert "pins threads through sched_setaffinity" not in r.stdout, r.stdout[-3000:]
+    assert re.search(r"^GGML_OPENMP:BOOL=OFF$", cache, re.M)   # ggml's thread pool, whatever the toolchain
+
+
 def test_cross_builds_refuse_native_tuning(tmp_path: Path) -> None:
     cmake = shutil.which("cmake", path=str(ROOT / ".venv" / "bin")) or _tool("cmake", "cmake")
     r = subprocess.run([cmake, "-S", str(ROOT), "-B", str(tmp_path / "b"), "-G", "Ninja",
@@ -253,6 +315,8 @@ def test_greedy_tokens_and_logits_follow_the_native_build(cross: Cross, prompt: 
     if same == len(tokens) == len(emulated["tokens"]):
         return
     assert (prompt, chat) in NEAR_TIE_PROMPTS, f"{c.triple} parts from the native tokens at step {same}"
+    assert same < len(tokens) and same < len(emulated["tokens"]), (
+        f"{c.triple} stops at step {len(emulated['tokens'])}, the native build at {len(tokens)}")
     row = logits[same]
     native_gap = float(row[tokens[same]] - row[emulated["tokens"][same]])
-    assert 0 <= native_gap < LOGIT_TOLERANCE, (same, native_gap)
+    assert 0 <= native_gap < NEAR_TIE_GAP, (same, native_gap)

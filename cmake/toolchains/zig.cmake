@@ -1,8 +1,8 @@
 # Cross toolchain that stands in for the OpenHarmony native SDK where the SDK is not installed:
 # zig (PyPI `ziglang`, version pinned in the Makefile) is clang + musl + libc++, the same family as
 # the SDK's toolchain. Not used directly: cmake/toolchains/zig-<triple>.cmake set
-#   OHAI_ZIG_TARGET          zig target triple (aarch64-linux-musl, arm-linux-musleabihf)
-#   OHAI_ZIG_CPU             zig -mcpu value for all code, zig's spelling (cortex_a55, generic+v7a+neon+vfp4)
+#   OHAI_ZIG_TARGET          zig target triple (aarch64-linux-musl, arm-linux-musleabi)
+#   OHAI_ZIG_CPU             zig -mcpu value for all code, zig's spelling (generic, generic+v7a+neon+vfp4)
 #   CMAKE_SYSTEM_PROCESSOR   aarch64 | arm, as ohos.toolchain.cmake sets it
 # and include this file.
 #

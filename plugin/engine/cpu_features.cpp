@@ -107,10 +107,14 @@ void check_cpu_supported() {
     if (missing.empty()) return;
     std::string list;
     for (const auto & m : missing) list += (list.empty() ? "" : ", ") + m;
+#if defined(__aarch64__) || defined(__arm__)
+    const char * older_level = "OHAI_NATIVE=OFF OHAI_CPU_LEVEL=armv8-a, or armv7-a on 32-bit arm";
+#else
+    const char * older_level = "OHAI_NATIVE=OFF OHAI_CPU_LEVEL=x86-64-v2";
+#endif
     throw Error(ErrorCode::Unsupported,
                 "this build of ohai uses CPU instructions this machine lacks (" + list + "); rebuild it here "
-                "(OHAI_NATIVE=ON, the default) or as a portable build for an older level "
-                "(OHAI_NATIVE=OFF OHAI_CPU_LEVEL=x86-64-v2)");
+                "(OHAI_NATIVE=ON, the default) or as a portable build for an older level (" + older_level + ")");
 }
 
 }  // namespace ohai
