@@ -112,7 +112,8 @@ def test_gn_built_plugins_and_unit_tests(gn_build: Path, default_model_path: str
 
 
 @pytest.mark.parametrize("args", ['ohai_aie_small_system=true', 'ohai_enable_nnrt=false', 'target_cpu="arm64"',
-                                  'target_cpu="arm64" ohai_arm64_i8mm=true', 'target_cpu="arm"'])
+                                  'target_cpu="arm64" ohai_arm64_i8mm=true', 'target_cpu="arm"',
+                                  'target_cpu="arm64" ohai_affinity_shim=true'])
 def test_every_configuration_generates(gn_build: Path, args: str, tmp_path: Path) -> None:
     out = "out-" + re.sub(r"\W+", "_", args)
     r = _gn_gen(out, args)
@@ -121,10 +122,30 @@ def test_every_configuration_generates(gn_build: Path, args: str, tmp_path: Path
         desc = subprocess.run(["gn", "desc", out, "//foundation/ai/ohai/gn/llama.cpp:ggml_cpu", "cflags"],
                               cwd=GN_ROOT, capture_output=True, text=True, check=True).stdout
         assert ("-march=armv8.2-a+dotprod+i8mm" if "i8mm" in args else "-march=armv8.2-a+dotprod\n") in desc + "\n"
+    if "affinity_shim" in args:
+        desc = subprocess.run(["gn", "desc", out, "//foundation/ai/ohai/gn/llama.cpp:ggml_cpu"], cwd=GN_ROOT,
+                              capture_output=True, text=True, check=True).stdout
+        assert "cmake/compat/ohai_affinity.c" in desc and "ohai_affinity.h" in desc, desc[-3000:]
     if "small_system" in args:
         desc = subprocess.run(["gn", "desc", out, "//foundation/ai/ohai/plugin/aie:ohai_llm"], cwd=GN_ROOT,
                               capture_output=True, text=True, check=True).stdout
         assert "shared_library" in desc
+
+
+def test_affinity_shim_builds_into_ggml_cpu(gn_build: Path) -> None:
+    """ohai_affinity_shim=true (OpenHarmony musl without pthread_setaffinity_np): ggml-cpu is compiled
+    against the replacement and carries it, as the CMake build's OHAI_AFFINITY_SHIM does."""
+    out = "out-affinity-shim"
+    r = _gn_gen(out, 'ohai_cpu_march="native" ohai_affinity_shim=true')
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run(["ninja", "-C", out, "foundation/ai/ohai/gn/llama.cpp:ggml_cpu"], cwd=GN_ROOT,
+                       capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    library = next((GN_ROOT / out).rglob("libggml_cpu.a"))
+    symbols = subprocess.run(["nm", str(library)], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"\bU ohai_pthread_setaffinity_np\b", symbols), "ggml-cpu does not call the replacement"
+    assert re.search(r"\bT ohai_pthread_setaffinity_np\b", symbols), "the replacement is not in the library"
+    assert not re.search(r"\bU pthread_setaffinity_np\b", symbols)
 
 
 def test_bundle_json_names_what_exists() -> None:
