@@ -80,15 +80,19 @@ cross-build:
 	@test -n "$(TRIPLE)" || (echo "usage: make cross-build TRIPLE=<triple of cmake/toolchains/zig-*.cmake>"; exit 2)
 	@mkdir -p build/cross/$(TRIPLE)
 	@echo "cross-building for $(TRIPLE) (log: build/cross/$(TRIPLE)/build.log)"
-	@# CMake caches a toolchain's flags at the first configure: a changed toolchain file needs a fresh cache.
+	@# CMake caches a toolchain's flags (and the flag translation's checksum) at the first configure:
+	@# when one of these files changes, the build tree is configured afresh (--fresh; ccache keeps it cheap).
 	@mkdir -p build/cross/$(TRIPLE)/build; stamp=build/cross/$(TRIPLE)/build/ohai-toolchain.md5; \
-	sum=$$(cat cmake/toolchains/zig.cmake cmake/toolchains/zig-$(TRIPLE).cmake | md5sum); \
-	if [ "$$(cat $$stamp 2>/dev/null)" != "$$sum" ]; then rm -f build/cross/$(TRIPLE)/build/CMakeCache.txt; echo "$$sum" > $$stamp; fi
+	sum=$$(cat cmake/toolchains/zig.cmake cmake/toolchains/zig-$(TRIPLE).cmake scripts/zig_cc.py | md5sum); \
+	if [ "$$(cat $$stamp 2>/dev/null)" != "$$sum" ]; then echo "$$sum" > $$stamp.new; fi
 	@# OHAI_AFFINITY_SHIM=ON: compile what an OpenHarmony musl without pthread_setaffinity_np gets.
 	@($(VENV)/bin/cmake -S . -B build/cross/$(TRIPLE)/build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+		$$(test -f build/cross/$(TRIPLE)/build/ohai-toolchain.md5.new && echo --fresh) \
 		-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/toolchains/zig-$(TRIPLE).cmake \
 		-DOHAI_CPU_LEVEL=$(CROSS_LEVEL_$(TRIPLE)) -DOHAI_AFFINITY_SHIM=ON \
 		-DOHAI_FETCH_LLAMA_CPP=OFF -DCMAKE_MAKE_PROGRAM=$(CURDIR)/$(VENV)/bin/ninja && \
+	  { ! test -f build/cross/$(TRIPLE)/build/ohai-toolchain.md5.new || \
+	    mv -f build/cross/$(TRIPLE)/build/ohai-toolchain.md5.new build/cross/$(TRIPLE)/build/ohai-toolchain.md5; } && \
 	  $(VENV)/bin/cmake --build build/cross/$(TRIPLE)/build --target $(CROSS_TARGETS)) \
 		> build/cross/$(TRIPLE)/build.log 2>&1 || (tail -n 60 build/cross/$(TRIPLE)/build.log; exit 1)
 	@for f in plugin/cli/ohai-cli plugin/cli/ohai-isolate plugin/aie/libohai_llm.so plugin/aie/libohai_llm_sync.so; do \

@@ -138,10 +138,11 @@ def translate(args: list[str]) -> list[str]:
         else:
             rest.append(a)
     if "-mfloat-abi=softfp" in rest:
-        # zig gives soft-float targets (arm-linux-musleabi) the features of -mfloat-abi=soft: the base
-        # VFP feature off (-vfp2) and -no-implicit-float. With NEON and VFPv4 on, that contradiction
-        # crashes LLVM's backend on ggml's vector code. clang's driver gives softfp vfp2 on: so do we.
-        rest += ["-Xclang", "-target-feature", "-Xclang", "+vfp2"]
+        # zig gives soft-float targets (arm-linux-musleabi) the settings of -mfloat-abi=soft: the base
+        # VFP feature off (-vfp2) and no implicit float. With NEON and VFPv4 on, the first contradiction
+        # crashes LLVM's backend on ggml's vector code, and the second keeps the vectorizers from using
+        # NEON at all. clang's own driver gives softfp neither: so neither do we.
+        rest += ["-Xclang", "-target-feature", "-Xclang", "+vfp2", "-mimplicit-float"]
     if model is None and not march and not fpu:
         return rest
     cpu = (model or "generic") + "".join(model_features + march + fpu)

@@ -168,13 +168,21 @@ def test_openharmony_musl_adjustments_are_compiled_in(cross: Cross) -> None:
 def test_32_bit_code_keeps_the_soft_float_calling_convention() -> None:
     """OpenHarmony's armeabi-v7a passes floats in core registers (softfp). The plugin libraries call the
     image's libc, so a hard-float build would hand it floats in VFP registers: wrong values, no error.
-    The code itself still uses the FPU and NEON (VFPv4)."""
+    The code itself still uses NEON with VFPv4. Checked on every object of ours (the linker keeps only
+    the first input's attributes in a linked file, which is zig's C runtime)."""
     c = _built(ARM32)
+    build = c.out / "build"
+    archives = sorted(build.rglob("*.a"))
+    assert {a.name for a in archives} >= {"libggml-cpu.a", "libggml-base.a", "libllama.a", "libohai_engine.a"}
+    for archive in archives:
+        attributes = _readelf("-A", str(archive))
+        assert "Tag_ABI_VFP_args: VFP registers" not in attributes, archive.name
+        assert "Tag_FP_arch: VFPv4" in attributes, archive.name
+    assert "Tag_Advanced_SIMD_arch: NEONv1 with Fused-MAC" in _readelf("-A", str(build / "llama.cpp" / "ggml" / "src" /
+                                                                                    "libggml-cpu.a"))
     for name in ("ohai-cli", "ohai-isolate", "libohai_llm.so", "libohai_llm_sync.so"):
-        attributes = _readelf("-A", str(c.out / name))
-        assert "Tag_ABI_VFP_args: VFP registers" not in attributes, (name, attributes)
-        assert "Tag_FP_arch: VFPv4" in attributes, (name, attributes)
-    cache = (c.out / "build" / "CMakeCache.txt").read_text()
+        assert "Tag_ABI_VFP_args: VFP registers" not in _readelf("-A", str(c.out / name)), name
+    cache = (build / "CMakeCache.txt").read_text()
     # The soft-float target made cmake/cpu_target.cmake add -mfloat-abi=softfp, as in an SDK build.
     assert re.search(r"^OHAI_ARM_FP_ABI_ALLOWS_FPU:INTERNAL=$", cache, re.M), "the target is not soft-float"
 
@@ -318,5 +326,7 @@ def test_greedy_tokens_and_logits_follow_the_native_build(cross: Cross, prompt: 
     assert same < len(tokens) and same < len(emulated["tokens"]), (
         f"{c.triple} stops at step {len(emulated['tokens'])}, the native build at {len(tokens)}")
     row = logits[same]
+    # From the native one-batch logits, while the native tokens come from step-by-step decoding: the two
+    # can rank a near-tie differently (by up to 0.3 measured), hence the absolute value.
     native_gap = float(row[tokens[same]] - row[emulated["tokens"][same]])
-    assert 0 <= native_gap < NEAR_TIE_GAP, (same, native_gap)
+    assert abs(native_gap) < NEAR_TIE_GAP, (same, native_gap)

@@ -24,7 +24,8 @@ import zig_cc  # noqa: E402
     # 32-bit: -mfpu joins the CPU, the float ABI stays a flag of its own
     # (and softfp turns zig's soft-float target's base VFP feature back on)
     (["-mcpu=generic+v7a", "-mfpu=neon-vfpv4", "-mfloat-abi=softfp", "-O2"],
-     ["-mcpu=generic+v7a+neon+vfp4", "-mfloat-abi=softfp", "-O2", "-Xclang", "-target-feature", "-Xclang", "+vfp2"]),
+     ["-mcpu=generic+v7a+neon+vfp4", "-mfloat-abi=softfp", "-O2", "-Xclang", "-target-feature", "-Xclang", "+vfp2",
+      "-mimplicit-float"]),
     # zig has no -mtune; other flags keep their order
     (["-c", "-mtune=cortex-a55", "x.c", "-o", "x.o"], ["-c", "x.c", "-o", "x.o"]),
 ])

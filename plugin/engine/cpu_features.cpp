@@ -107,8 +107,11 @@ void check_cpu_supported() {
     if (missing.empty()) return;
     std::string list;
     for (const auto & m : missing) list += (list.empty() ? "" : ", ") + m;
-#if defined(__aarch64__) || defined(__arm__)
-    const char * older_level = "OHAI_NATIVE=OFF OHAI_CPU_LEVEL=armv8-a, or armv7-a on 32-bit arm";
+#if defined(__aarch64__)
+    const char * older_level = "OHAI_NATIVE=OFF OHAI_CPU_LEVEL=armv8-a";
+#elif defined(__arm__)
+    // -march=armv7-a says nothing about the FPU: NEON/VFPv4 come from OHAI_ARM_FPU.
+    const char * older_level = "OHAI_NATIVE=OFF OHAI_CPU_LEVEL=armv7-a OHAI_ARM_FPU=neon, or vfpv3-d16 without NEON";
 #else
     const char * older_level = "OHAI_NATIVE=OFF OHAI_CPU_LEVEL=x86-64-v2";
 #endif
