@@ -14,6 +14,7 @@
 
 #include "nnrt_sim.h"
 #include "sim_compute.h"
+#include "sim_call.h"
 #include "sim_internal.h"
 #include "sim_objects.h"
 #include "sim_state.h"
@@ -25,30 +26,6 @@ namespace ohai_sim {
 const OhaiNnrtSimModelApi *model_api();   // sim_model.cpp
 
 namespace {
-
-using Lock = std::lock_guard<std::mutex>;
-
-// No C++ exception may cross the C ABI.
-template <class F>
-OH_NN_ReturnCode guarded(const char *fn, F &&f) {
-    try {
-        return f();
-    } catch (const std::bad_alloc &) {
-        return fail(OH_NN_MEMORY_ERROR, fn, "out of memory");
-    } catch (...) {
-        return fail(OH_NN_FAILED, fn, "internal error");
-    }
-}
-
-template <class T, class F>
-T *guarded_ptr(const char *fn, F &&f) {
-    try {
-        return f();
-    } catch (...) {
-        fail(OH_NN_MEMORY_ERROR, fn, "out of memory");
-        return nullptr;
-    }
-}
 
 NN_TensorDesc *new_desc(const TensorMeta &meta) {
     auto *d = new NN_TensorDesc();
@@ -205,17 +182,7 @@ OHAI_SIM_API NN_TensorDesc *OH_NNTensorDesc_Create(void) {
 OHAI_SIM_API OH_NN_ReturnCode OH_NNTensorDesc_Destroy(NN_TensorDesc **tensorDesc) {
     static const char fn[] = "OH_NNTensorDesc_Destroy";
     return guarded(fn, [&] {
-        Lock lock(state().mu);
-        count_call(fn);
-        if (tensorDesc == nullptr) return fail(OH_NN_INVALID_PARAMETER, fn, "tensorDesc is NULL");
-        OH_NN_ReturnCode rc = check_handle(kTensorDesc, *tensorDesc, fn);
-        if (rc != OH_NN_SUCCESS) return rc;
-        remove_live(kTensorDesc, *tensorDesc);
-        delete *tensorDesc;
-        *tensorDesc = nullptr;
-        bump(kTensorDescsAlive, -1);
-        clear_error();
-        return OH_NN_SUCCESS;
+        return destroy_handle(tensorDesc, kTensorDesc, kTensorDescsAlive, fn, "tensorDesc");
     });
 }
 
@@ -423,18 +390,8 @@ OHAI_SIM_API OH_NN_ReturnCode OH_NNCompilation_Build(OH_NNCompilation *compilati
 OHAI_SIM_API void OH_NNCompilation_Destroy(OH_NNCompilation **compilation) {
     static const char fn[] = "OH_NNCompilation_Destroy";
     guarded(fn, [&] {
-        Lock lock(state().mu);
-        count_call(fn);
-        if (compilation == nullptr) return fail(OH_NN_INVALID_PARAMETER, fn, "compilation is NULL");
-        OH_NN_ReturnCode rc = check_handle(kCompilation, *compilation, fn);
-        if (rc != OH_NN_SUCCESS) return rc;
         // Executors keep the compiled program; destroying the compilation does not affect them.
-        remove_live(kCompilation, *compilation);
-        delete *compilation;
-        *compilation = nullptr;
-        bump(kCompilationsAlive, -1);
-        clear_error();
-        return OH_NN_SUCCESS;
+        return destroy_handle(compilation, kCompilation, kCompilationsAlive, fn, "compilation");
     });
 }
 
@@ -592,17 +549,7 @@ OHAI_SIM_API OH_NN_ReturnCode OH_NNExecutor_RunSync(OH_NNExecutor *executor, NN_
 OHAI_SIM_API void OH_NNExecutor_Destroy(OH_NNExecutor **executor) {
     static const char fn[] = "OH_NNExecutor_Destroy";
     guarded(fn, [&] {
-        Lock lock(state().mu);
-        count_call(fn);
-        if (executor == nullptr) return fail(OH_NN_INVALID_PARAMETER, fn, "executor is NULL");
-        OH_NN_ReturnCode rc = check_handle(kExecutor, *executor, fn);
-        if (rc != OH_NN_SUCCESS) return rc;
-        remove_live(kExecutor, *executor);
-        delete *executor;
-        *executor = nullptr;
-        bump(kExecutorsAlive, -1);
-        clear_error();
-        return OH_NN_SUCCESS;
+        return destroy_handle(executor, kExecutor, kExecutorsAlive, fn, "executor");
     });
 }
 
@@ -664,18 +611,7 @@ OHAI_SIM_API void *OH_NNTensor_GetDataBuffer(const NN_Tensor *tensor) {
 OHAI_SIM_API OH_NN_ReturnCode OH_NNTensor_Destroy(NN_Tensor **tensor) {
     static const char fn[] = "OH_NNTensor_Destroy";
     return guarded(fn, [&] {
-        Lock lock(state().mu);
-        count_call(fn);
-        if (tensor == nullptr) return fail(OH_NN_INVALID_PARAMETER, fn, "tensor is NULL");
-        OH_NN_ReturnCode rc = check_handle(kTensor, *tensor, fn);
-        if (rc != OH_NN_SUCCESS) return rc;
-        remove_live(kTensor, *tensor);
-        std::free((*tensor)->buffer);
-        delete *tensor;
-        *tensor = nullptr;
-        bump(kTensorsAlive, -1);
-        clear_error();
-        return OH_NN_SUCCESS;
+        return destroy_handle(tensor, kTensor, kTensorsAlive, fn, "tensor", [](NN_Tensor *t) { std::free(t->buffer); });
     });
 }
 

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "sim_compute.h"
+#include "sim_call.h"
 #include "sim_internal.h"
 #include "sim_objects.h"
 #include "sim_state.h"
@@ -18,20 +19,6 @@
 namespace ohai_sim {
 
 namespace {
-
-using Lock = std::lock_guard<std::mutex>;
-
-// No C++ exception may cross the C ABI: an allocation failure becomes MEMORY_ERROR.
-template <class F>
-OH_NN_ReturnCode guarded(const char *fn, F &&f) {
-    try {
-        return f();
-    } catch (const std::bad_alloc &) {
-        return fail(OH_NN_MEMORY_ERROR, fn, "out of memory");
-    } catch (...) {
-        return fail(OH_NN_FAILED, fn, "internal error");
-    }
-}
 
 OH_NN_ReturnCode check_array(const OH_NN_UInt32Array *a, const char *what, const char *fn) {
     if (a == nullptr) return fail(OH_NN_INVALID_PARAMETER, fn, std::string(what) + " array is NULL");
@@ -401,19 +388,7 @@ OH_NN_ReturnCode model_get_available_operations(OH_NNModel *m, size_t device_id,
 
 void model_destroy(OH_NNModel **m) {
     static const char fn[] = "OH_NNModel_Destroy";
-    guarded(fn, [&] {
-        Lock lock(state().mu);
-        count_call(fn);
-        if (m == nullptr) return fail(OH_NN_INVALID_PARAMETER, fn, "model is NULL");
-        OH_NN_ReturnCode rc = check_handle(kModel, *m, fn);
-        if (rc != OH_NN_SUCCESS) return rc;
-        remove_live(kModel, *m);
-        delete *m;
-        *m = nullptr;
-        bump(kModelsAlive, -1);
-        clear_error();
-        return OH_NN_SUCCESS;
-    });
+    guarded(fn, [&] { return destroy_handle(m, kModel, kModelsAlive, fn, "model"); });
 }
 
 const OhaiNnrtSimModelApi kModelApi = {
