@@ -216,16 +216,22 @@ def test_32_bit_build_runs_on_a_cortex_a7(tmp_path: Path) -> None:
     assert json.loads(r.stdout)["system"]["missing"] == []
 
 
+def _configure_arm64(build: Path, *options: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """A CMake configure (no build) of the project with the arm64 zig toolchain, as an SDK build would run it."""
+    venv_bin = str(ROOT / ".venv" / "bin")
+    cmake = shutil.which("cmake", path=venv_bin) or _tool("cmake", "cmake")
+    return subprocess.run([cmake, "-S", str(ROOT), "-B", str(build), "-G", "Ninja",
+                           f"-DCMAKE_MAKE_PROGRAM={shutil.which('ninja', path=venv_bin) or 'ninja'}",
+                           f"-DCMAKE_TOOLCHAIN_FILE={ROOT}/cmake/toolchains/zig-aarch64-linux-musl.cmake",
+                           "-DOHAI_FETCH_LLAMA_CPP=OFF", *options],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
 def test_sdk_builds_detect_pthread_setaffinity_np(tmp_path: Path) -> None:
     """OHAI_AFFINITY_SHIM=AUTO, an SDK build's default (the Makefile forces ON): configured as OHOS
     against a musl that has pthread_setaffinity_np, the shim stays out."""
-    cmake = shutil.which("cmake", path=str(ROOT / ".venv" / "bin")) or _tool("cmake", "cmake")
     build = tmp_path / "b"
-    r = subprocess.run([cmake, "-S", str(ROOT), "-B", str(build), "-G", "Ninja",
-                        f"-DCMAKE_MAKE_PROGRAM={shutil.which('ninja', path=str(ROOT / '.venv' / 'bin')) or 'ninja'}",
-                        f"-DCMAKE_TOOLCHAIN_FILE={ROOT}/cmake/toolchains/zig-aarch64-linux-musl.cmake",
-                        "-DOHAI_FETCH_LLAMA_CPP=OFF", "-DOHAI_AFFINITY_SHIM=AUTO"],
-                       capture_output=True, text=True, timeout=900, cwd=ROOT)
+    r = _configure_arm64(build, "-DOHAI_AFFINITY_SHIM=AUTO")
     assert r.returncode == 0, r.stderr[-3000:]
     cache = (build / "CMakeCache.txt").read_text()
     assert re.search(r"^OHAI_HAVE_PTHREAD_SETAFFINITY_NP:INTERNAL=1$", cache, re.M), "symbol not detected"
@@ -234,12 +240,7 @@ def test_sdk_builds_detect_pthread_setaffinity_np(tmp_path: Path) -> None:
 
 
 def test_cross_builds_refuse_native_tuning(tmp_path: Path) -> None:
-    cmake = shutil.which("cmake", path=str(ROOT / ".venv" / "bin")) or _tool("cmake", "cmake")
-    r = subprocess.run([cmake, "-S", str(ROOT), "-B", str(tmp_path / "b"), "-G", "Ninja",
-                        f"-DCMAKE_MAKE_PROGRAM={shutil.which('ninja', path=str(ROOT / '.venv' / 'bin')) or 'ninja'}",
-                        f"-DCMAKE_TOOLCHAIN_FILE={ROOT}/cmake/toolchains/zig-aarch64-linux-musl.cmake",
-                        "-DOHAI_FETCH_LLAMA_CPP=OFF", "-DOHAI_NATIVE=ON"],
-                       capture_output=True, text=True, timeout=600, cwd=ROOT)
+    r = _configure_arm64(tmp_path / "b", "-DOHAI_NATIVE=ON", timeout=600)
     assert r.returncode != 0 and "a cross build needs OHAI_NATIVE=OFF" in " ".join(r.stderr.split()), r.stderr[-2000:]
 
 
